@@ -1,0 +1,229 @@
+// The environment → one typed, validated agent config. Bad values warn and fall back to the default.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { warn } from './warn.js';
+
+export type SamplerName =
+  | 'always_on'
+  | 'always_off'
+  | 'traceidratio'
+  | 'parentbased_always_on'
+  | 'parentbased_always_off'
+  | 'parentbased_traceidratio';
+
+export type Signal = 'traces' | 'metrics' | 'logs';
+
+export interface BatchConfig {
+  scheduledDelayMillis: number;
+  maxQueueSize: number;
+  maxExportBatchSize: number;
+  exportTimeoutMillis: number;
+}
+
+export interface AgentConfig {
+  disabled: boolean;
+  serviceName: string;
+  serviceVersion: string | undefined;
+  deploymentEnvironment: string | undefined;
+  /** Signals to export; a signal set to `none` in OTEL_<SIGNAL>_EXPORTER is absent. */
+  signals: Set<Signal>;
+  sampler: SamplerName;
+  samplerRatio: number;
+  logLevel: 'none' | 'error' | 'warn' | 'info' | 'debug' | 'verbose' | 'all';
+  metricExportIntervalMillis: number;
+  metricExportTimeoutMillis: number;
+  spans: BatchConfig;
+  logs: BatchConfig;
+  /** Instrumentation names (`http`, `koa`, …) the user asked for; undefined means our default set. */
+  enabledInstrumentations: string[] | undefined;
+  disabledInstrumentations: Set<string>;
+  /** Extra key fragments for the redaction policy (LOOKOUT_REDACT_KEYS). */
+  redactKeys: string[];
+  shutdownTimeoutMillis: number;
+  /** Directory of the app's entry script, used to find its package.json and its dependencies. */
+  appDir: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+const SAMPLERS: readonly SamplerName[] = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+];
+const LOG_LEVELS = ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'] as const;
+
+export function loadConfig(env: Env = process.env, entry = process.argv[1]): AgentConfig {
+  const appDir = entry ? dirname(entry) : process.cwd();
+  const appPackage = readAppPackage(appDir);
+  const resourceAttrs = parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES);
+
+  const sampler = oneOf(env, 'OTEL_TRACES_SAMPLER', SAMPLERS, 'parentbased_always_on');
+  return {
+    disabled: bool(env, 'OTEL_SDK_DISABLED', false),
+    serviceName:
+      nonEmpty(env.OTEL_SERVICE_NAME) ??
+      resourceAttrs['service.name'] ??
+      appPackage?.name ??
+      `unknown_service:${process.argv0.split('/').pop() ?? 'node'}`,
+    serviceVersion: resourceAttrs['service.version'] ?? appPackage?.version,
+    deploymentEnvironment:
+      resourceAttrs['deployment.environment.name'] ?? nonEmpty(env.LOOKOUT_ENVIRONMENT) ?? nonEmpty(env.NODE_ENV),
+    signals: new Set(
+      (['traces', 'metrics', 'logs'] as const).filter((s) => exporterEnabled(env, s)),
+    ),
+    sampler,
+    samplerRatio: sampler.endsWith('traceidratio') ? ratio(env, 'OTEL_TRACES_SAMPLER_ARG', 1) : 1,
+    logLevel: oneOf(env, 'OTEL_LOG_LEVEL', LOG_LEVELS, 'none', (v) => v.toLowerCase()),
+    metricExportIntervalMillis: int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, 100),
+    metricExportTimeoutMillis: int(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000, 1),
+    spans: batch(env, 'OTEL_BSP', { scheduledDelayMillis: 5000, maxQueueSize: 2048, maxExportBatchSize: 512, exportTimeoutMillis: 30_000 }),
+    logs: batch(env, 'OTEL_BLRP', { scheduledDelayMillis: 1000, maxQueueSize: 2048, maxExportBatchSize: 512, exportTimeoutMillis: 30_000 }),
+    enabledInstrumentations: list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS),
+    disabledInstrumentations: new Set(list(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS) ?? []),
+    redactKeys: list(env.LOOKOUT_REDACT_KEYS) ?? [],
+    shutdownTimeoutMillis: int(env, 'LOOKOUT_SHUTDOWN_TIMEOUT_MS', 5000, 0),
+    appDir,
+  };
+}
+
+/** Checks the variables the upstream exporters read themselves, so a typo warns instead of failing silently. */
+export function checkExporterEnv(env: Env = process.env): void {
+  for (const name of ['', 'TRACES_', 'METRICS_', 'LOGS_'].map((s) => `OTEL_EXPORTER_OTLP_${s}ENDPOINT`)) {
+    const value = nonEmpty(env[name]);
+    if (value === undefined) continue;
+    if (!/^https?:\/\/[^/]+/.test(value)) {
+      warn(`${name}="${value}" is not an http(s) URL such as http://localhost:4317; the default http://localhost:4317 is used`);
+      delete env[name];
+    }
+  }
+  for (const name of ['', 'TRACES_', 'METRICS_', 'LOGS_'].map((s) => `OTEL_EXPORTER_OTLP_${s}TIMEOUT`)) {
+    if (env[name] !== undefined && !(Number(env[name]) > 0)) {
+      warn(`${name}="${env[name]}" is not a positive number of milliseconds; the default 10000 is used`);
+      delete env[name];
+    }
+  }
+  for (const name of ['', 'TRACES_', 'METRICS_', 'LOGS_'].map((s) => `OTEL_EXPORTER_OTLP_${s}PROTOCOL`)) {
+    const value = nonEmpty(env[name]);
+    if (value !== undefined && value !== 'grpc') {
+      warn(`${name}="${value}" is not supported: the Lookout agent exports OTLP over gRPC only`);
+    }
+  }
+  const temporality = nonEmpty(env.OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE);
+  if (temporality !== undefined && temporality.toLowerCase() !== 'cumulative') {
+    warn(`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE="${temporality}" is ignored: Prometheus's OTLP endpoint accepts cumulative temporality only`);
+  }
+}
+
+function readAppPackage(dir: string): { name?: string; version?: string } | undefined {
+  // Walk up from the entry script to the nearest package.json, as Node's resolver does.
+  for (let current = dir; ; current = dirname(current)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(current, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      return {
+        ...(typeof pkg.name === 'string' && pkg.name ? { name: pkg.name } : {}),
+        ...(typeof pkg.version === 'string' && pkg.version ? { version: pkg.version } : {}),
+      };
+    } catch {
+      if (dirname(current) === current) return undefined;
+    }
+  }
+}
+
+/** OTEL_RESOURCE_ATTRIBUTES: comma-separated key=value pairs, values percent-encoded (W3C Baggage octets). */
+export function parseResourceAttributes(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (const pair of raw.split(',')) {
+    const at = pair.indexOf('=');
+    if (at <= 0) {
+      if (pair.trim()) warn(`OTEL_RESOURCE_ATTRIBUTES: "${pair.trim()}" is not key=value; ignored`);
+      continue;
+    }
+    try {
+      out[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim());
+    } catch {
+      warn(`OTEL_RESOURCE_ATTRIBUTES: the value of "${pair.slice(0, at).trim()}" is not valid percent-encoding; ignored`);
+    }
+  }
+  return out;
+}
+
+function exporterEnabled(env: Env, signal: Signal): boolean {
+  const name = `OTEL_${signal.toUpperCase()}_EXPORTER`;
+  const values = list(env[name]);
+  if (!values) return true;
+  if (values.includes('none')) return false;
+  if (!values.includes('otlp')) warn(`${name}="${env[name]}": only "otlp" and "none" are supported; "otlp" is used`);
+  return true;
+}
+
+function batch(env: Env, prefix: string, defaults: BatchConfig): BatchConfig {
+  const maxQueueSize = int(env, `${prefix}_MAX_QUEUE_SIZE`, defaults.maxQueueSize, 1);
+  let maxExportBatchSize = int(env, `${prefix}_MAX_EXPORT_BATCH_SIZE`, defaults.maxExportBatchSize, 1);
+  if (maxExportBatchSize > maxQueueSize) {
+    warn(`${prefix}_MAX_EXPORT_BATCH_SIZE (${maxExportBatchSize}) exceeds ${prefix}_MAX_QUEUE_SIZE (${maxQueueSize}); using ${maxQueueSize}`);
+    maxExportBatchSize = maxQueueSize;
+  }
+  return {
+    scheduledDelayMillis: int(env, `${prefix}_SCHEDULE_DELAY`, defaults.scheduledDelayMillis, 0),
+    maxQueueSize,
+    maxExportBatchSize,
+    exportTimeoutMillis: int(env, `${prefix}_EXPORT_TIMEOUT`, defaults.exportTimeoutMillis, 1),
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : undefined;
+}
+
+function list(value: string | undefined): string[] | undefined {
+  const items = value?.split(',').map((s) => s.trim()).filter(Boolean);
+  return items && items.length > 0 ? items : undefined;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const value = nonEmpty(env[name])?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  warn(`${name}="${env[name]}" is not "true" or "false"; the default ${fallback} is used`);
+  return fallback;
+}
+
+function int(env: Env, name: string, fallback: number, min: number): number {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (Number.isInteger(value) && value >= min) return value;
+  warn(`${name}="${raw}" is not an integer >= ${min}; the default ${fallback} is used`);
+  return fallback;
+}
+
+function ratio(env: Env, name: string, fallback: number): number {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (Number.isFinite(value) && value >= 0 && value <= 1) return value;
+  warn(`${name}="${raw}" is not a ratio between 0 and 1; the default ${fallback} is used`);
+  return fallback;
+}
+
+function oneOf<T extends string>(
+  env: Env,
+  name: string,
+  allowed: readonly T[],
+  fallback: T,
+  normalise: (v: string) => string = (v) => v,
+): T {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return fallback;
+  const value = normalise(raw);
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  warn(`${name}="${raw}" is not one of ${allowed.join(', ')}; the default ${fallback} is used`);
+  return fallback;
+}

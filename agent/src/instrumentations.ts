@@ -1,0 +1,139 @@
+// Chooses and builds the instrumentations: our default set, limited to the packages the app actually has,
+// plus any other @opentelemetry/instrumentation-* package named in OTEL_NODE_ENABLED_INSTRUMENTATIONS.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import type { AgentConfig } from './config.js';
+import { warn } from './warn.js';
+
+export interface InstrumentationHooks {
+  /** Attributes for a new server span (the request id). */
+  serverSpanAttributes(request: import('node:http').IncomingMessage): Record<string, string>;
+  /** Adds request_id (and redaction) to a record of an app-built winston logger. */
+  winstonLogHook(record: Record<string, unknown>): void;
+}
+
+interface Builtin {
+  /** The npm package the app must have for this instrumentation to be worth loading (none for Node core). */
+  needs?: string;
+  /** Module names the ESM loader hook must intercept for it. */
+  esm: string[];
+  build(hooks: InstrumentationHooks): Promise<Instrumentation[]>;
+}
+
+const BUILTINS: Record<string, Builtin> = {
+  http: {
+    esm: ['http', 'https', 'node:http', 'node:https'],
+    async build(hooks) {
+      const { HttpInstrumentation } = await import('@opentelemetry/instrumentation-http');
+      return [
+        new HttpInstrumentation({
+          startIncomingSpanHook: (request) => hooks.serverSpanAttributes(request),
+        }),
+      ];
+    },
+  },
+  undici: {
+    esm: [],
+    async build() {
+      const { UndiciInstrumentation } = await import('@opentelemetry/instrumentation-undici');
+      return [new UndiciInstrumentation()];
+    },
+  },
+  koa: {
+    needs: 'koa',
+    esm: ['koa', '@koa/router', 'koa-router'],
+    async build() {
+      const [{ KoaInstrumentation }, { KoaErrorInstrumentation }] = await Promise.all([
+        import('@opentelemetry/instrumentation-koa'),
+        import('./koa-errors.js'),
+      ]);
+      // A span per plain middleware layer costs CPU on every request and nobody reads it;
+      // router layers stay, because they carry http.route onto the server span and metric.
+      return [new KoaInstrumentation({ ignoreLayersType: ['middleware'] as never }), new KoaErrorInstrumentation()];
+    },
+  },
+  pg: {
+    needs: 'pg',
+    esm: ['pg', 'pg-pool'],
+    async build() {
+      const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
+      return [new PgInstrumentation({ ignoreConnectSpans: true })];
+    },
+  },
+  knex: {
+    needs: 'knex',
+    esm: ['knex'],
+    async build() {
+      const { KnexInstrumentation } = await import('@opentelemetry/instrumentation-knex');
+      return [new KnexInstrumentation({ maxQueryLength: 1000 })];
+    },
+  },
+  winston: {
+    needs: 'winston',
+    esm: ['winston'],
+    async build(hooks) {
+      const { WinstonInstrumentation } = await import('@opentelemetry/instrumentation-winston');
+      return [new WinstonInstrumentation({ logHook: (_span, record) => hooks.winstonLogHook(record) })];
+    },
+  },
+  'runtime-node': {
+    esm: [],
+    async build() {
+      const { RuntimeNodeInstrumentation } = await import('@opentelemetry/instrumentation-runtime-node');
+      return [new RuntimeNodeInstrumentation({ monitoringPrecision: 20 })];
+    },
+  },
+};
+
+export interface InstrumentationPlan {
+  names: string[];
+  /** Module specifiers the ESM loader hook intercepts; everything else loads untouched. */
+  esmModules: string[];
+  build(hooks: InstrumentationHooks): Promise<Instrumentation[]>;
+}
+
+export function planInstrumentations(config: AgentConfig): InstrumentationPlan {
+  const requested = config.enabledInstrumentations ?? Object.keys(BUILTINS);
+  const names = requested.filter((name) => {
+    if (config.disabledInstrumentations.has(name)) return false;
+    const builtin = BUILTINS[name];
+    // Default set: skip what the app cannot use. Asked-for extras are checked when they are loaded.
+    return !builtin?.needs || appHasPackage(config.appDir, builtin.needs);
+  });
+  const esmModules = names.flatMap((name) => BUILTINS[name]?.esm ?? [name]);
+  return {
+    names,
+    esmModules: [...new Set(esmModules)],
+    async build(hooks) {
+      const built = await Promise.all(
+        names.map((name) => (BUILTINS[name] ? BUILTINS[name].build(hooks) : loadExtra(config.appDir, name))),
+      );
+      return built.flat();
+    },
+  };
+}
+
+/** An instrumentation outside our set: `@opentelemetry/instrumentation-<name>`, installed by the app. */
+async function loadExtra(appDir: string, name: string): Promise<Instrumentation[]> {
+  const pkg = `@opentelemetry/instrumentation-${name}`;
+  try {
+    const resolved = createRequire(join(appDir, 'noop.js')).resolve(pkg);
+    const mod = (await import(resolved)) as Record<string, unknown>;
+    const ctor = Object.entries(mod).find(([key, value]) => key.endsWith('Instrumentation') && typeof value === 'function')?.[1];
+    if (!ctor) throw new Error(`${pkg} exports no *Instrumentation class`);
+    return [new (ctor as new () => Instrumentation)()];
+  } catch (err) {
+    warn(`OTEL_NODE_ENABLED_INSTRUMENTATIONS names "${name}", but ${pkg} could not be loaded from the app (${(err as Error).message}); install it in the app to enable it`);
+    return [];
+  }
+}
+
+/** Does `node_modules/<name>` exist in the app's directory or above it? Cheaper than resolving or loading. */
+function appHasPackage(appDir: string, name: string): boolean {
+  for (let dir = appDir; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'node_modules', name, 'package.json'))) return true;
+    if (dirname(dir) === dir) return false;
+  }
+}

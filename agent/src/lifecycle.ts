@@ -1,0 +1,83 @@
+// Process lifecycle: flush telemetry on SIGTERM/SIGINT, at natural exit and before a crash, then let the
+// process end exactly as it would have without the agent.
+
+export interface Lifecycle {
+  /** Flushes and stops the SDK. */
+  shutdown(): Promise<void>;
+  /** Flushes without stopping (the app is still running). */
+  flush(): Promise<void>;
+  /** Records a fatal error (log record with stack and trace id). */
+  recordFatal(error: unknown, origin: string): void;
+  timeoutMillis: number;
+}
+
+const FATAL_FLUSH_LIMIT_MS = 2000;
+
+export function installLifecycle(life: Lifecycle): void {
+  let shutdownStarted: Promise<void> | undefined;
+  const shutdownOnce = () => (shutdownStarted ??= bounded(life.shutdown(), life.timeoutMillis));
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const onSignal = () => {
+      const appHandles = process.listenerCount(signal) > 1;
+      if (appHandles) {
+        // The app owns this signal (graceful drain, its own exit). Flush what we have and keep going;
+        // beforeExit stops the SDK if the app lets the loop drain.
+        void bounded(life.flush(), life.timeoutMillis);
+        return;
+      }
+      if (shutdownStarted) return reraise(signal, onSignal); // a second signal: stop waiting
+      void shutdownOnce().then(() => reraise(signal, onSignal));
+    };
+    process.on(signal, onSignal);
+  }
+
+  // The event loop ran dry: the app is ending on its own. Stopping the SDK adds work (the last export),
+  // after which beforeExit fires again and the process exits with the app's own code.
+  process.on('beforeExit', () => {
+    void shutdownOnce();
+  });
+
+  process.on('uncaughtExceptionMonitor', (error, origin) => {
+    try {
+      life.recordFatal(error, origin);
+    } catch {
+      // never let telemetry turn one crash into two
+    }
+  });
+
+  const onUncaught = (error: unknown, origin: string) => {
+    if (process.listenerCount('uncaughtException') > 1) return; // the app decides what happens
+    // We are the only listener, so Node would now print the error and exit with code 1. Do that,
+    // after a short bounded flush, so the crash and its trace reach the collector.
+    printLikeNode(error, origin);
+    process.exitCode = 1;
+    void bounded(life.shutdown(), Math.min(life.timeoutMillis, FATAL_FLUSH_LIMIT_MS)).finally(() => process.exit(1));
+  };
+  process.on('uncaughtException', onUncaught);
+}
+
+function reraise(signal: NodeJS.Signals, listener: () => void): void {
+  process.removeListener(signal, listener);
+  // With no listener left, the default action applies: the process dies by the signal, as without us.
+  process.kill(process.pid, signal);
+}
+
+function bounded(work: Promise<void>, timeoutMillis: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMillis);
+    timer.unref();
+  });
+  return Promise.race([work.catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
+}
+
+function printLikeNode(error: unknown, origin: string): void {
+  const text =
+    error instanceof Error
+      ? (error.stack ?? `${error.name}: ${error.message}`)
+      : origin === 'unhandledRejection'
+        ? `[UnhandledPromiseRejection: This error originated either by throwing inside of an async function without a catch block, or by rejecting a promise which was not handled with .catch(). The promise rejected with the reason "${String(error)}".]`
+        : `Uncaught ${String(error)}`;
+  process.stderr.write(`${text}\n\nNode.js ${process.version}\n`);
+}

@@ -1,0 +1,138 @@
+// The one redaction policy: which keys are secret and which values look like credentials.
+// Shared by log fields, span attributes, OTLP log records and (later) audit metadata.
+
+export const REDACTED = '[REDACTED]';
+
+// Long fragments match anywhere in a key (camelCase and snake_case alike); "token" spares counts
+// such as gen_ai.usage.input_tokens.
+const KEY_FRAGMENTS = [
+  'passw(?:or)?d',
+  'pwd',
+  'secret',
+  'token(?!s)',
+  'api[-_.]?key',
+  'access[-_.]?key',
+  'private[-_.]?key',
+  'authorization',
+  'credential',
+  'cookie',
+  'session',
+  'social[-_.]?security',
+  'tax[-_.]?id',
+  'card[-_.]?(?:number|num|no)',
+  'credit[-_.]?card',
+];
+// Short fragments only as a whole word, so "classname" is not an SSN and "company" not a card PAN.
+const KEY_WORDS = ['ssn', 'tin', 'pan', 'cvv', 'cvc', 'pin', 'otp', 'jwt'];
+
+const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
+const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+const CARD = /\b\d(?:[ -]?\d){12,18}\b/g;
+// Cheap pre-check so most strings skip the regexes above entirely.
+const SUSPECT = /eyJ|bearer|basic |[?&;][^=\s]{2,40}=|\d{4}[ -]?\d{4}/i;
+
+export interface RedactionPolicy {
+  /** True when a key (attribute name, log field, metadata key) names a secret. */
+  isSensitiveKey(key: string): boolean;
+  /** Replaces credential-looking parts of a string (JWTs, bearer tokens, card numbers, secret query params). */
+  redactString(value: string): string;
+  /** Redacts a flat attribute map in place: secret keys get REDACTED, string values are scrubbed. Returns the count. */
+  redactAttributesInPlace(attributes: Record<string, unknown>): number;
+  /** A redacted deep copy of any JSON-like value (nested objects and arrays, bounded depth). */
+  redactValue<T>(value: T): T;
+}
+
+export function createRedactionPolicy(extraKeys: readonly string[] = []): RedactionPolicy {
+  const extra = extraKeys.map((k) => k.toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const keyPattern = new RegExp(
+    `(?:${[...KEY_FRAGMENTS, ...extra].join('|')})|(?:^|[^a-z0-9])(?:${KEY_WORDS.join('|')})(?:$|[^a-z0-9])`,
+    'i',
+  );
+  const queryParam = new RegExp(`([?&;](?:[^=&#\\s]*(?:${[...KEY_FRAGMENTS, ...extra].join('|')})[^=&#\\s]*)=)[^&#\\s]*`, 'gi');
+  const keyCache = new Map<string, boolean>();
+
+  function isSensitiveKey(key: string): boolean {
+    let hit = keyCache.get(key);
+    if (hit === undefined) {
+      hit = keyPattern.test(splitCamel(key));
+      // Attribute names repeat endlessly; cache them, but never let a stream of unique keys grow it unbounded.
+      if (keyCache.size < 10_000) keyCache.set(key, hit);
+    }
+    return hit;
+  }
+
+  function redactString(value: string): string {
+    if (value.length < 8 || !SUSPECT.test(value)) return value;
+    return value
+      .replace(JWT, REDACTED)
+      .replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`)
+      .replace(queryParam, `$1${REDACTED}`)
+      .replace(CARD, (digits) => (luhn(digits) ? REDACTED : digits));
+  }
+
+  function redactAttributesInPlace(attributes: Record<string, unknown>): number {
+    let count = 0;
+    for (const key in attributes) {
+      const value = attributes[key];
+      if (isSensitiveKey(key)) {
+        if (value !== REDACTED) {
+          attributes[key] = REDACTED;
+          count++;
+        }
+      } else if (typeof value === 'string') {
+        const clean = redactString(value);
+        if (clean !== value) {
+          attributes[key] = clean;
+          count++;
+        }
+      } else if (Array.isArray(value) && value.some((v) => typeof v === 'string')) {
+        attributes[key] = value.map((v: unknown) => (typeof v === 'string' ? redactString(v) : v));
+      }
+    }
+    return count;
+  }
+
+  function redactValue<T>(value: T, depth = 0): T {
+    if (typeof value === 'string') return redactString(value) as T;
+    if (value === null || typeof value !== 'object' || depth > 8) return value;
+    if (Array.isArray(value)) return value.map((v: unknown) => redactValue(v, depth + 1)) as T;
+    if (value instanceof Error || value instanceof Date || Buffer.isBuffer(value)) return value;
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+      out[key] = isSensitiveKey(key) ? REDACTED : redactValue(v, depth + 1);
+    }
+    return out as T;
+  }
+
+  return { isSensitiveKey, redactString, redactAttributesInPlace, redactValue };
+}
+
+/** "accessToken" → "access_token", so camelCase keys meet the word boundaries above. */
+function splitCamel(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2');
+}
+
+function luhn(candidate: string): boolean {
+  const digits = candidate.replace(/\D/g, '');
+  if (digits.length < 13 || digits.length > 19) return false;
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+let shared: RedactionPolicy | undefined;
+
+/** The process-wide policy, built from LOOKOUT_REDACT_KEYS on first use. */
+export function redactionPolicy(): RedactionPolicy {
+  shared ??= createRedactionPolicy(
+    (process.env.LOOKOUT_REDACT_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  );
+  return shared;
+}

@@ -1,0 +1,38 @@
+// Span and log-record processors that apply the redaction policy before anything is exported.
+// Each runs ahead of the batching processor in its provider's list, so what is queued is already clean.
+import type { Context } from '@opentelemetry/api';
+import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { RedactionPolicy } from './redact.js';
+
+export class RedactingSpanProcessor implements SpanProcessor {
+  constructor(private readonly policy: RedactionPolicy) {}
+
+  onStart(_span: Span, _context: Context): void {}
+
+  onEnd(span: ReadableSpan): void {
+    // The span has ended and nothing else writes to it; its attribute objects are ours to clean.
+    this.policy.redactAttributesInPlace(span.attributes as Record<string, unknown>);
+    for (const event of span.events) {
+      if (event.attributes) this.policy.redactAttributesInPlace(event.attributes as Record<string, unknown>);
+    }
+  }
+
+  async forceFlush(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+}
+
+export class RedactingLogRecordProcessor implements LogRecordProcessor {
+  constructor(private readonly policy: RedactionPolicy) {}
+
+  onEmit(record: ReadWriteLogRecord): void {
+    this.policy.redactAttributesInPlace(record.attributes as Record<string, unknown>);
+    if (typeof record.body === 'string') {
+      const clean = this.policy.redactString(record.body);
+      if (clean !== record.body) record.setBody(clean);
+    }
+  }
+
+  async forceFlush(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+}
