@@ -59,11 +59,12 @@ export function createLogger(options: LoggerOptions = {}): winston.Logger {
   const logger = winston.createLogger({
     level: options.level ?? process.env.LOOKOUT_LOG_LEVEL ?? 'info',
     defaultMeta: options.defaultMeta,
-    format: winston.format.combine(winston.format.errors({ stack: true }), winston.format.timestamp(), enrich()),
+    format: winston.format.combine(winston.format.errors({ stack: true }), enrich()),
     transports: [
       new winston.transports.Stream({
         stream: options.stream ?? process.stdout,
-        format: jsonLine(),
+        // The timestamp belongs to the line only; OTLP records carry their own.
+        format: winston.format.combine(winston.format.timestamp(), jsonLine()),
       }),
     ],
   });

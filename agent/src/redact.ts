@@ -29,7 +29,7 @@ const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 const CARD = /\b\d(?:[ -]?\d){12,18}\b/g;
 // Cheap pre-check so most strings skip the regexes above entirely.
-const SUSPECT = /eyJ|bearer|basic |[?&;][^=\s]{2,40}=|\d{4}[ -]?\d{4}/i;
+const SUSPECT = /eyJ|bearer|basic |(?:^|[?&;])[^=\s]{2,40}=|\d{4}[ -]?\d{4}/i;
 
 export interface RedactionPolicy {
   /** True when a key (attribute name, log field, metadata key) names a secret. */
@@ -48,7 +48,8 @@ export function createRedactionPolicy(extraKeys: readonly string[] = []): Redact
     `(?:${[...KEY_FRAGMENTS, ...extra].join('|')})|(?:^|[^a-z0-9])(?:${KEY_WORDS.join('|')})(?:$|[^a-z0-9])`,
     'i',
   );
-  const queryParam = new RegExp(`([?&;](?:[^=&#\\s]*(?:${[...KEY_FRAGMENTS, ...extra].join('|')})[^=&#\\s]*)=)[^&#\\s]*`, 'gi');
+  // key=value pairs in URLs and query strings (url.full, url.query), at the start or after ?, & or ;.
+  const queryParam = new RegExp(`((?:^|[?&;])(?:[^=&#\\s]*(?:${[...KEY_FRAGMENTS, ...extra].join('|')})[^=&#\\s]*)=)[^&#\\s]*`, 'gi');
   const keyCache = new Map<string, boolean>();
 
   function isSensitiveKey(key: string): boolean {

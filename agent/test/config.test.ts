@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, parseResourceAttributes } from '../src/config.js';
+
+const APP = fileURLToPath(new URL('./fixtures/apps/esm-app.mjs', import.meta.url));
+
+/** Runs `fn` with process.stderr.write captured. */
+function captureStderr(fn: () => void): string {
+  const original = process.stderr.write.bind(process.stderr);
+  let out = '';
+  process.stderr.write = ((chunk: string) => {
+    out += chunk;
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    fn();
+  } finally {
+    process.stderr.write = original;
+  }
+  return out;
+}
+
+describe('agent configuration', () => {
+  it('uses the spec defaults when nothing is set, and the app package.json for name and version', () => {
+    const config = loadConfig({}, APP);
+    assert.equal(config.disabled, false);
+    assert.equal(config.serviceName, 'fixture-shop');
+    assert.equal(config.serviceVersion, '1.2.3');
+    assert.equal(config.sampler, 'parentbased_always_on');
+    assert.equal(config.metricExportIntervalMillis, 60_000);
+    assert.deepEqual(config.spans, { scheduledDelayMillis: 5000, maxQueueSize: 2048, maxExportBatchSize: 512, exportTimeoutMillis: 30_000 });
+    assert.deepEqual([...config.signals], ['traces', 'metrics', 'logs']);
+    assert.equal(config.shutdownTimeoutMillis, 5000);
+  });
+
+  it('prefers OTEL_SERVICE_NAME, then service.name in OTEL_RESOURCE_ATTRIBUTES', () => {
+    assert.equal(loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs' }, APP).serviceName, 'from-attrs');
+    assert.equal(loadConfig({ OTEL_SERVICE_NAME: 'orders', OTEL_RESOURCE_ATTRIBUTES: 'service.name=x' }, APP).serviceName, 'orders');
+  });
+
+  it('reads deployment.environment.name from the resource attributes, else NODE_ENV', () => {
+    assert.equal(loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=staging', NODE_ENV: 'production' }, APP).deploymentEnvironment, 'staging');
+    assert.equal(loadConfig({ NODE_ENV: 'production' }, APP).deploymentEnvironment, 'production');
+  });
+
+  it('decodes percent-encoded resource attribute values', () => {
+    assert.deepEqual(parseResourceAttributes('team=core%20platform,region=eu-west-1'), { team: 'core platform', region: 'eu-west-1' });
+  });
+
+  it('warns about a bad value, names the variable and keeps the default', () => {
+    let config!: ReturnType<typeof loadConfig>;
+    const stderr = captureStderr(() => {
+      config = loadConfig(
+        { OTEL_METRIC_EXPORT_INTERVAL: 'soon', OTEL_TRACES_SAMPLER: 'sometimes', OTEL_TRACES_SAMPLER_ARG: '2', OTEL_SDK_DISABLED: 'yes' },
+        APP,
+      );
+    });
+    assert.equal(config.metricExportIntervalMillis, 60_000);
+    assert.equal(config.sampler, 'parentbased_always_on');
+    assert.equal(config.disabled, false);
+    assert.match(stderr, /OTEL_METRIC_EXPORT_INTERVAL="soon" is not an integer/);
+    assert.match(stderr, /OTEL_TRACES_SAMPLER="sometimes" is not one of always_on/);
+    assert.match(stderr, /OTEL_SDK_DISABLED="yes" is not "true" or "false"/);
+  });
+
+  it('honours the ratio sampler argument and turns a signal off with OTEL_<SIGNAL>_EXPORTER=none', () => {
+    const config = loadConfig({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25', OTEL_LOGS_EXPORTER: 'none' }, APP);
+    assert.equal(config.samplerRatio, 0.25);
+    assert.deepEqual([...config.signals], ['traces', 'metrics']);
+  });
+
+  it('parses the instrumentation lists and the extra redaction keys', () => {
+    const config = loadConfig(
+      { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http, koa', OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'koa', LOOKOUT_REDACT_KEYS: 'iban,member_no' },
+      APP,
+    );
+    assert.deepEqual(config.enabledInstrumentations, ['http', 'koa']);
+    assert.deepEqual([...config.disabledInstrumentations], ['koa']);
+    assert.deepEqual(config.redactKeys, ['iban', 'member_no']);
+  });
+});
