@@ -1,0 +1,168 @@
+// The agent never harms its host: a dead collector, signals, crashes and OTEL_SDK_DISABLED.
+import assert from 'node:assert/strict';
+import { OtlpReceiver } from './fixtures/otlp-receiver.js';
+import { spawnApp } from './fixtures/spawn-app.js';
+
+describe('the agent under faults and at exit', function () {
+  this.timeout(90_000);
+
+  it('serves every request while the collector is down, then delivers them when it comes back, warning once per signal', async () => {
+    const receiver = new OtlpReceiver();
+    await receiver.start();
+    const port = receiver.port;
+    await receiver.stop(); // the port is known and nothing listens on it
+
+    const app = await spawnApp('esm-app.mjs', {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_TIMEOUT: '1000' },
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const res = await fetch(`${app.url}/hello/n${i}`, { headers: { 'x-request-id': `down-${i}` } });
+        statuses.push(res.status);
+        await res.arrayBuffer();
+      }
+      assert.deepEqual(new Set(statuses), new Set([200]), 'every request succeeded while the collector was down');
+
+      // Let the exporters fail a few times, then bring the collector back on the same port.
+      await new Promise((r) => setTimeout(r, 2500));
+      await receiver.start(port);
+      await receiver.waitFor(
+        'spans of requests served while the collector was down',
+        () => receiver.spans.some((s) => s.attributes.request_id === 'down-0') && receiver.spans.some((s) => s.attributes.request_id === 'down-39'),
+        30_000,
+      );
+      await receiver.waitFor('their log records', () => receiver.logs.some((l) => l.attributes.request_id === 'down-0'), 30_000);
+
+      const stderr = app.stderr();
+      assert.doesNotMatch(stderr, /Unhandled|TypeError|ReferenceError/);
+      for (const signal of ['traces', 'logs']) {
+        const warnings = stderr.split('\n').filter((line) => line.includes(`cannot export ${signal}`));
+        assert.equal(warnings.length, 1, `one warning for ${signal}, got:\n${stderr}`);
+      }
+    } finally {
+      await app.stop();
+      await receiver.stop();
+    }
+  });
+
+  it('keeps serving when the endpoint is not even a collector (a refusing, non-gRPC port)', async () => {
+    const { createServer } = await import('node:http');
+    const notGrpc = createServer((_req, res) => res.writeHead(404).end()).listen(0, '127.0.0.1');
+    await new Promise((r) => notGrpc.once('listening', r));
+    const address = notGrpc.address() as { port: number };
+    const app = await spawnApp('esm-app.mjs', {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${address.port}`, OTEL_EXPORTER_OTLP_TIMEOUT: '500' },
+    });
+    try {
+      for (let i = 0; i < 20; i++) assert.equal((await fetch(`${app.url}/hello/x${i}`)).status, 200);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(app.child.exitCode, null, 'still running');
+    } finally {
+      await app.stop();
+      notGrpc.close();
+    }
+  });
+
+  it('flushes buffered telemetry on SIGTERM and then dies by the signal, as it would without the agent', async () => {
+    const receiver = new OtlpReceiver();
+    await receiver.start();
+    // Nothing would be exported for a minute: only the shutdown flush can deliver these.
+    const app = await spawnApp('esm-app.mjs', {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '60000', OTEL_BLRP_SCHEDULE_DELAY: '60000', OTEL_METRIC_EXPORT_INTERVAL: '60000' },
+    });
+    try {
+      await (await fetch(`${app.url}/hello/last`, { headers: { 'x-request-id': 'req-last' } })).text();
+      const started = Date.now();
+      const exit = await app.stop('SIGTERM');
+      assert.deepEqual(exit, { code: null, signal: 'SIGTERM' });
+      assert.ok(Date.now() - started < 5000, 'within the 5 s bound');
+      assert.ok(receiver.spans.some((s) => s.attributes.request_id === 'req-last'), 'the span was flushed');
+      assert.ok(receiver.logs.some((l) => l.attributes.request_id === 'req-last'), 'the log record was flushed');
+      assert.ok(receiver.metric('http.server.request.duration'), 'the metrics were flushed');
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it("leaves the app's own SIGTERM handler in charge, and still flushes", async () => {
+    const receiver = new OtlpReceiver();
+    await receiver.start();
+    const app = await spawnApp('cjs-app.cjs', {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '60000', OTEL_BLRP_SCHEDULE_DELAY: '60000' },
+    });
+    try {
+      await (await fetch(`${app.url}/work`, { headers: { 'x-request-id': 'req-bye' } })).text();
+      const exit = await app.stop('SIGTERM');
+      assert.deepEqual(exit, { code: 0, signal: null }, 'the app closed its server and exited 0 by itself');
+      assert.ok(app.lines.includes('closed'), "the app's handler ran");
+      assert.ok(receiver.spans.some((s) => s.attributes.request_id === 'req-bye'));
+      assert.ok(receiver.logs.some((l) => l.body === 'shutting down'), 'even the log line written in the handler');
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('logs an uncaught exception with its stack and trace id, flushes it, and exits with code 1', async () => {
+    const receiver = new OtlpReceiver();
+    await receiver.start();
+    const app = await spawnApp('esm-app.mjs', {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '60000', OTEL_BLRP_SCHEDULE_DELAY: '60000' },
+    });
+    try {
+      await (await fetch(`${app.url}/crash`)).text();
+      const exit = await app.exited;
+      assert.deepEqual(exit, { code: 1, signal: null });
+      assert.match(app.stderr(), /Error: crash in a timer\n\s+at /, 'the stack is printed as Node would');
+      const fatal = receiver.logs.find((l) => l.severityText === 'FATAL');
+      assert.ok(fatal, 'a FATAL log record reached the collector before the exit');
+      assert.equal(fatal.attributes['exception.message'], 'crash in a timer');
+      assert.match(String(fatal.attributes['exception.stacktrace']), /esm-app\.mjs/);
+      const crashSpan = receiver.spans.find((s) => s.attributes['http.route'] === '/crash');
+      assert.ok(crashSpan);
+      assert.equal(fatal.traceId, crashSpan.traceId, 'the crash is tied to the request that scheduled it');
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('loads nothing with OTEL_SDK_DISABLED=true', async () => {
+    const receiver = new OtlpReceiver();
+    await receiver.start();
+    const app = await spawnApp('esm-app.mjs', {
+      env: { OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, PROBE_OTEL_GLOBAL: '1' },
+    });
+    try {
+      const res = await fetch(`${app.url}/hello/off`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-request-id'), null, 'no request-id hook either');
+      const probe = app.lines.find((l) => typeof l === 'object' && 'otelGlobal' in l) as { otelGlobal: string[] };
+      assert.deepEqual(probe.otelGlobal, [], 'no OpenTelemetry provider was registered');
+      const line = app.lines.find((l) => typeof l === 'object' && l.message === 'said hello') as Record<string, unknown>;
+      assert.equal(line.trace_id, undefined);
+      await app.stop();
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(receiver.requests.traces + receiver.requests.metrics + receiver.requests.logs, 0);
+    } finally {
+      await app.stop();
+      await receiver.stop();
+    }
+  });
+
+  it('warns about a bad variable value and runs with the default', async () => {
+    const receiver = new OtlpReceiver();
+    await receiver.start();
+    const app = await spawnApp('esm-app.mjs', {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_MAX_QUEUE_SIZE: 'lots', OTEL_TRACES_SAMPLER: 'mostly' },
+    });
+    try {
+      await (await fetch(`${app.url}/hello/w`, { headers: { 'x-request-id': 'req-w' } })).text();
+      await receiver.waitFor('a span', () => receiver.spans.find((s) => s.attributes.request_id === 'req-w'));
+      assert.match(app.stderr(), /\[lookout\] warning: OTEL_BSP_MAX_QUEUE_SIZE="lots" is not an integer >= 1; the default 2048 is used/);
+      assert.match(app.stderr(), /OTEL_TRACES_SAMPLER="mostly" is not one of/);
+    } finally {
+      await app.stop();
+      await receiver.stop();
+    }
+  });
+});
