@@ -43,15 +43,12 @@ const BUILTINS: Record<string, Builtin> = {
   },
   koa: {
     needs: 'koa',
-    esm: ['koa', '@koa/router', 'koa-router'],
+    esm: ['koa'],
     async build() {
-      const [{ KoaInstrumentation }, { KoaErrorInstrumentation }] = await Promise.all([
-        import('@opentelemetry/instrumentation-koa'),
-        import('./koa-errors.js'),
-      ]);
-      // A span per plain middleware layer costs CPU on every request and nobody reads it;
-      // router layers stay, because they carry http.route onto the server span and metric.
-      return [new KoaInstrumentation({ ignoreLayersType: ['middleware'] as never }), new KoaErrorInstrumentation()];
+      // Not @opentelemetry/instrumentation-koa: a span per middleware or router layer costs CPU on every
+      // request and nobody reads it. Ours puts the route on the server span and adds no spans.
+      const { KoaRouteInstrumentation } = await import('./koa-route.js');
+      return [new KoaRouteInstrumentation()];
     },
   },
   pg: {

@@ -1,9 +1,10 @@
 // createLogger(): a winston logger writing one JSON object per line to stdout, every line carrying the
-// service, trace and request it belongs to, with secrets redacted; and OTLP log records through the
-// OpenTelemetry winston transport when the agent is running.
-import { context, trace } from '@opentelemetry/api';
-import { OpenTelemetryTransportV3 } from '@opentelemetry/winston-transport';
+// service, trace and request it belongs to, with secrets redacted; and, when the agent runs, the same
+// record as an OTLP log record tied to the active span. One transport does both, so a log call pays for
+// one pass through winston's streams, not two.
+import { context, logs, trace, SeverityNumber, type AnyValue, type Context } from '@opentelemetry/api';
 import winston from 'winston';
+import TransportStream from 'winston-transport';
 import { agentState } from './state.js';
 import { redactionPolicy } from './redact.js';
 import { currentRequestId } from './request-id.js';
@@ -17,61 +18,98 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream;
 }
 
-const kMessageFields = new Set(['level', 'message', 'timestamp']);
+// Carried on the record from the log call to the transport, which may run a tick later under backpressure.
+const kContext = Symbol('lookout.logContext');
+const kError = Symbol('lookout.logError');
+const MESSAGE = Symbol.for('message');
+// Fields of the line itself, or correlation fields some other hook (the winston instrumentation) added.
+const NOT_ATTRIBUTES = new Set(['level', 'message', 'timestamp', 'trace_id', 'span_id', 'trace_flags']);
 
-/** Adds request_id and turns Error fields into plain {type, message, stack}; then redacts. */
-const enrich = winston.format((info) => {
+const SEVERITY: Record<string, SeverityNumber> = {
+  error: SeverityNumber.ERROR,
+  warn: SeverityNumber.WARN,
+  info: SeverityNumber.INFO,
+  http: SeverityNumber.INFO2,
+  verbose: SeverityNumber.DEBUG2,
+  debug: SeverityNumber.DEBUG,
+  silly: SeverityNumber.TRACE,
+};
+
+type Info = winston.Logform.TransformableInfo & { [kContext]?: Context; [kError]?: Error };
+
+/** At the log call: captures the context, adds request_id, flattens Error fields, redacts. */
+const enrich = winston.format((info: Info) => {
+  info[kContext] = context.active();
   const requestId = currentRequestId();
   if (requestId !== undefined && info.request_id === undefined) info.request_id = requestId;
   const policy = redactionPolicy();
   for (const key of Object.keys(info)) {
-    if (kMessageFields.has(key)) continue;
+    if (key === 'level' || key === 'message') continue;
     const value = info[key];
-    if (value instanceof Error) info[key] = { type: value.name, message: value.message, stack: value.stack };
-    else if (policy.isSensitiveKey(key)) info[key] = '[REDACTED]';
-    else info[key] = policy.redactValue(value);
+    if (value instanceof Error) {
+      info[kError] ??= value;
+      info[key] = { type: value.name, message: value.message, stack: value.stack };
+    } else if (policy.isSensitiveKey(key)) info[key] = '[REDACTED]';
+    else if (value !== null && (typeof value === 'object' || typeof value === 'string')) info[key] = policy.redactValue(value);
   }
   if (typeof info.message === 'string') info.message = policy.redactString(info.message);
   return info;
 });
 
-/** The stdout line: fixed fields first so lines read alike, then the rest. */
-const jsonLine = winston.format((info) => {
-  const spanContext = trace.getSpan(context.active())?.spanContext();
-  const { level, message, timestamp, ...fields } = info;
-  const line: Record<string, unknown> = {
-    timestamp,
-    level,
-    message,
-    'service.name': agentState().serviceName,
-  };
-  if (spanContext && trace.isSpanContextValid(spanContext)) {
-    line.trace_id = spanContext.traceId;
-    line.span_id = spanContext.spanId;
+class LookoutTransport extends TransportStream {
+  constructor(private readonly stream: NodeJS.WritableStream) {
+    super();
   }
-  Object.assign(line, fields);
-  delete line.trace_flags;
-  info[Symbol.for('message') as unknown as string] = safeStringify(line);
-  return info;
-});
+
+  override log(info: Info, done: () => void): void {
+    const ctx = info[kContext] ?? context.active();
+    const spanContext = trace.getSpanContext(ctx);
+    const valid = spanContext !== undefined && trace.isSpanContextValid(spanContext);
+    const line: Record<string, unknown> = {
+      timestamp: new Date().toISOString(),
+      level: info.level,
+      message: info.message,
+      'service.name': agentState().serviceName,
+      ...(valid ? { trace_id: spanContext.traceId, span_id: spanContext.spanId } : {}),
+    };
+    const attributes: Record<string, AnyValue> = {};
+    for (const key of Object.keys(info)) {
+      if (NOT_ATTRIBUTES.has(key)) continue;
+      line[key] = info[key];
+      attributes[key] = info[key] as AnyValue;
+    }
+    this.stream.write(`${safeStringify(line)}\n`);
+
+    if (agentState().logsEnabled) {
+      const error = info[kError];
+      if (error) {
+        attributes['exception.type'] = error.name;
+        attributes['exception.message'] = error.message;
+        attributes['exception.stacktrace'] = error.stack ?? '';
+      }
+      logs.getLogger('@lookout/agent').emit({
+        severityNumber: SEVERITY[info.level] ?? SeverityNumber.UNSPECIFIED,
+        severityText: info.level,
+        body: typeof info.message === 'string' ? info.message : safeStringify(info.message),
+        attributes,
+        context: ctx,
+      });
+    }
+    done();
+  }
+}
 
 export function createLogger(options: LoggerOptions = {}): winston.Logger {
   const logger = winston.createLogger({
     level: options.level ?? process.env.LOOKOUT_LOG_LEVEL ?? 'info',
     defaultMeta: options.defaultMeta,
     format: winston.format.combine(winston.format.errors({ stack: true }), enrich()),
-    transports: [
-      new winston.transports.Stream({
-        stream: options.stream ?? process.stdout,
-        // The timestamp belongs to the line only; OTLP records carry their own.
-        format: winston.format.combine(winston.format.timestamp(), jsonLine()),
-      }),
-    ],
+    transports: [new LookoutTransport(options.stream ?? process.stdout)],
   });
-  // With the agent's winston instrumentation active, winston.createLogger already added the OTLP
-  // transport to this logger; add it ourselves only when it did not (instrumentation disabled).
-  if (agentState().logsEnabled && !logger.transports.some((t) => t.constructor.name === OpenTelemetryTransportV3.name)) {
-    logger.add(new OpenTelemetryTransportV3());
+  // The agent's winston instrumentation adds its OTLP transport to every new logger; ours already sends
+  // the record, so drop the duplicate.
+  for (const transport of logger.transports) {
+    if (transport.constructor.name === 'OpenTelemetryTransportV3') logger.remove(transport);
   }
   return logger;
 }
@@ -80,7 +118,7 @@ function safeStringify(value: unknown): string {
   try {
     return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
   } catch {
-    // Circular structures: log what we can rather than throw inside the app's logging call.
+    // Circular structures: keep the fixed fields rather than throw inside the app's logging call.
     return JSON.stringify({ ...(value as object), fields: '[unserialisable]' }, ['timestamp', 'level', 'message', 'service.name', 'trace_id', 'span_id', 'request_id', 'fields']);
   }
 }

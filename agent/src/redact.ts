@@ -28,8 +28,33 @@ const KEY_WORDS = ['ssn', 'tin', 'pan', 'cvv', 'cvc', 'pin', 'otp', 'jwt'];
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 const CARD = /\b\d(?:[ -]?\d){12,18}\b/g;
-// Cheap pre-check so most strings skip the regexes above entirely.
-const SUSPECT = /eyJ|bearer|basic |(?:^|[?&;])[^=\s]{2,40}=|\d{4}[ -]?\d{4}/i;
+const FOUR_DIGITS = /\d{4}/;
+const AUTH_SCHEME = /bearer|basic /i;
+
+// Attributes the instrumentations set from structured values (methods, ports, addresses, routes, status
+// codes): never a place for a credential, so span redaction skips them on the hot path.
+const STRUCTURED_KEYS = new Set([
+  'http.request.method',
+  'http.response.status_code',
+  'http.route',
+  'url.scheme',
+  'server.address',
+  'server.port',
+  'client.address',
+  'network.peer.address',
+  'network.peer.port',
+  'network.protocol.version',
+  'error.type',
+  'request_id',
+  'db.system.name',
+  'db.namespace',
+  'db.operation.name',
+]);
+
+/** Cheap pre-check so most strings skip the regexes entirely. */
+function suspicious(value: string): boolean {
+  return value.includes('=') || value.includes('eyJ') || FOUR_DIGITS.test(value) || AUTH_SCHEME.test(value);
+}
 
 export interface RedactionPolicy {
   /** True when a key (attribute name, log field, metadata key) names a secret. */
@@ -63,7 +88,7 @@ export function createRedactionPolicy(extraKeys: readonly string[] = []): Redact
   }
 
   function redactString(value: string): string {
-    if (value.length < 8 || !SUSPECT.test(value)) return value;
+    if (value.length < 8 || !suspicious(value)) return value;
     return value
       .replace(JWT, REDACTED)
       .replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`)
@@ -74,6 +99,7 @@ export function createRedactionPolicy(extraKeys: readonly string[] = []): Redact
   function redactAttributesInPlace(attributes: Record<string, unknown>): number {
     let count = 0;
     for (const key in attributes) {
+      if (STRUCTURED_KEYS.has(key)) continue;
       const value = attributes[key];
       if (isSensitiveKey(key)) {
         if (value !== REDACTED) {

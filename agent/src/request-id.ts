@@ -14,7 +14,11 @@ interface RequestScope {
   requestId: string;
 }
 
-const storage = new AsyncLocalStorage<RequestScope>();
+// One store per process, on globalThis: the preload is a bundle with its own copy of this module, and the
+// app's `import '@lookout/agent'` must read the store the preload's hook writes.
+const kStorage = Symbol.for('lookout.requestScope');
+const holder = globalThis as typeof globalThis & { [kStorage]?: AsyncLocalStorage<RequestScope> };
+const storage = (holder[kStorage] ??= new AsyncLocalStorage<RequestScope>());
 
 /** The request id of the HTTP request being handled, if any. */
 export function currentRequestId(): string | undefined {
@@ -31,15 +35,16 @@ export function withRequestId<T>(requestId: string, fn: () => T): T {
   return storage.run({ requestId }, fn);
 }
 
-let installed = false;
+const kInstalled = Symbol.for('lookout.requestIdsInstalled');
 
 /**
  * Subscribes to Node's `http.server.request.start` channel, which fires for every server request
  * before the 'request' event (and so before the app and the http instrumentation see it).
  */
 export function installRequestIds(): void {
-  if (installed) return;
-  installed = true;
+  const flags = globalThis as typeof globalThis & { [kInstalled]?: boolean };
+  if (flags[kInstalled]) return;
+  flags[kInstalled] = true;
   subscribe('http.server.request.start', (message) => {
     const { request, response } = message as { request: IncomingMessage; response: ServerResponse };
     const incoming = request.headers[REQUEST_ID_HEADER];
