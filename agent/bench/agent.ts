@@ -35,6 +35,8 @@ interface RouteResult {
 }
 
 interface RoundResult {
+  /** Requests answered, warm-up included: the denominator for what reached the sink. */
+  served: number;
   startupMs: number;
   peakRssMiB: number;
   trivial: RouteResult;
@@ -44,17 +46,19 @@ interface RoundResult {
 function variants(sinkPort: number): Variant[] {
   const otlp = {
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`,
-    OTEL_SERVICE_NAME: 'bench',
     OTEL_SEMCONV_STABILITY_OPT_IN: 'http',
+    // Metrics every 10 s rather than 60 s, so their export is part of every measured window.
+    OTEL_METRIC_EXPORT_INTERVAL: '10000',
   };
   return [
     { name: 'plain', args: [], env: {} },
-    { name: 'lookout', args: ['--import', '@lookout/agent/register'], env: otlp },
+    { name: 'lookout', args: ['--import', '@lookout/agent/register'], env: { ...otlp, OTEL_SERVICE_NAME: 'bench-lookout' } },
     {
       name: 'upstream',
       args: ['--import', '@opentelemetry/auto-instrumentations-node/register'],
       env: {
         ...otlp,
+        OTEL_SERVICE_NAME: 'bench-upstream',
         OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
         OTEL_TRACES_EXPORTER: 'otlp',
         OTEL_METRICS_EXPORTER: 'otlp',
@@ -87,8 +91,8 @@ async function main(): Promise<void> {
       );
     }
   }
-  const counts = await new Promise<Record<string, number>>((resolve) => {
-    sink.once('message', (m: Record<string, number>) => resolve(m));
+  const counts = await new Promise<SinkCounts>((resolve) => {
+    sink.once('message', (m: SinkCounts) => resolve(m));
     sink.send('counts');
   });
   sink.disconnect();
@@ -118,11 +122,13 @@ async function runOnce(variant: Variant, downstreamPort: number): Promise<RoundR
   try {
     const startupMs = (await firstOk(`http://127.0.0.1:${port}/trivial`)) - spawnedAt;
     // Warm both routes so the JIT reaches steady state before anything is measured.
-    await load(`http://127.0.0.1:${port}/trivial`, WARMUP_MS / 2);
-    await load(`http://127.0.0.1:${port}/realistic`, WARMUP_MS / 2);
+    const warm = [await load(`http://127.0.0.1:${port}/trivial`, WARMUP_MS / 2), await load(`http://127.0.0.1:${port}/realistic`, WARMUP_MS / 2)];
     const trivial = await measure(child, `http://127.0.0.1:${port}/trivial`);
     const realistic = await measure(child, `http://127.0.0.1:${port}/realistic`);
-    return { startupMs, peakRssMiB: peakRssKiB(child.pid!) / 1024, trivial, realistic };
+    const served = warm[0]!.requests + warm[1]!.requests + ((trivial.reqPerSec + realistic.reqPerSec) * DURATION_MS) / 1000;
+    // Let the last batches reach the sink before the process is killed.
+    if (variant.name !== 'plain') await new Promise((r) => setTimeout(r, 6000));
+    return { served, startupMs, peakRssMiB: peakRssKiB(child.pid!) / 1024, trivial, realistic };
   } finally {
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
@@ -194,7 +200,9 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function render(results: Map<string, RoundResult[]>, counts: Record<string, number>): string {
+type SinkCounts = Record<string, { traces: number; metrics: number; logs: number }>;
+
+function render(results: Map<string, RoundResult[]>, counts: SinkCounts): string {
   const rows: Array<[string, (r: RoundResult) => number, number]> = [
     ['trivial req/s', (r) => r.trivial.reqPerSec, 0],
     ['trivial p50 ms', (r) => r.trivial.p50Ms, 2],
@@ -233,8 +241,14 @@ function render(results: Map<string, RoundResult[]>, counts: Record<string, numb
       `(${(overhead('lookout', 'realistic') / overhead('upstream', 'realistic')).toFixed(2)} of upstream).`,
     `Startup above plain: lookout +${startupDelta('lookout').toFixed(0)} ms, upstream +${startupDelta('upstream').toFixed(0)} ms. ` +
       `Peak RSS above plain: lookout +${rssDelta('lookout').toFixed(0)} MiB, upstream +${rssDelta('upstream').toFixed(0)} MiB.`,
-    `The sink decoded ${counts.traces} spans, ${counts.metrics} metric streams and ${counts.logs} log records.`,
   );
+  for (const name of names.filter((n) => n !== 'plain')) {
+    const served = results.get(name)!.reduce((sum, r) => sum + r.served, 0);
+    const got = counts[`bench-${name}`] ?? { traces: 0, metrics: 0, logs: 0 };
+    lines.push(
+      `Delivered to the sink by ${name}: ${(got.traces / served).toFixed(2)} spans and ${(got.logs / served).toFixed(2)} log records per request served (${got.traces} spans, ${got.logs} log records, ${got.metrics} metric streams for ${Math.round(served)} requests).`,
+    );
+  }
   return lines.join('\n');
 }
 

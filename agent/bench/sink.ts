@@ -5,6 +5,6 @@ const receiver = new OtlpReceiver({ keep: false });
 await receiver.start(Number(process.env.PORT ?? 0));
 process.send?.({ port: receiver.port });
 process.on('message', (message) => {
-  if (message === 'counts') process.send?.(receiver.counts);
+  if (message === 'counts') process.send?.(receiver.countsByService);
 });
 process.on('disconnect', () => void receiver.stop().then(() => process.exit(0)));

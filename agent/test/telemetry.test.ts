@@ -206,4 +206,23 @@ describe('telemetry from a preloaded agent', function () {
     const appLogger = await receiver.waitFor('the CommonJS record', () => receiver.logs.find((l) => l.body === 'working'));
     assert.equal(appLogger.attributes.secret_token, '[REDACTED]', "an app-built logger's OTLP records are redacted too");
   });
+
+  it('exports the service instruments: queue depth, processing duration and pool gauges, named by convention', async () => {
+    await (await fetch(`${esm.url}/charge/ok`)).text();
+    await (await fetch(`${esm.url}/charge/declined`)).text();
+    const duration = await receiver.waitFor('lookout.shop.processing.duration with both outcomes', () => {
+      const m = receiver.metric('lookout.shop.processing.duration');
+      return m && m.points.length >= 2 ? m : undefined;
+    });
+    assert.equal(duration.unit, 's');
+    assert.deepEqual(new Set(duration.points.map((p) => `${p.attributes.operation}/${p.attributes.outcome}`)), new Set(['charge/success', 'charge/failure']));
+    const depth = await receiver.waitFor('lookout.shop.queue.depth', () => receiver.metric('lookout.shop.queue.depth'));
+    assert.deepEqual(depth.points.map((p) => [p.attributes.queue, p.value]), [['emails', 3]]);
+    const connections = await receiver.waitFor('db.client.connection.count', () => receiver.metric('db.client.connection.count'));
+    assert.deepEqual(
+      connections.points.map((p) => [p.attributes['db.client.connection.pool.name'], p.attributes['db.client.connection.state'], p.value]).sort(),
+      [['orders-db', 'idle', 1], ['orders-db', 'used', 1]],
+    );
+    assert.equal(receiver.metric('db.client.connection.max')?.points[0]?.value, 2);
+  });
 });
