@@ -74,7 +74,8 @@ async function main(): Promise<void> {
   const sink = fork(`${HERE}/sink.ts`, [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   const sinkPort = await new Promise<number>((resolve) => sink.once('message', (m: { port: number }) => resolve(m.port)));
   const downstreamPort = await freePort();
-  const downstream = fork(`${HERE}/downstream.mjs`, [], { env: { PORT: String(downstreamPort) } });
+  // execArgv: [] so it runs on plain node, not under this script's tsx loader.
+  const downstream = fork(`${HERE}/downstream.mjs`, [], { env: { PORT: String(downstreamPort) }, execArgv: [] });
   await new Promise((resolve) => downstream.once('message', resolve));
 
   const all = variants(sinkPort);
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
   console.log(report);
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, report);
+  writeFileSync(OUT.replace(/\.md$/, '.json'), JSON.stringify({ results: Object.fromEntries(results), counts }, null, 1));
   console.error(`bench:agent: report written to ${OUT}`);
 }
 
@@ -219,21 +221,24 @@ function render(results: Map<string, RoundResult[]>, counts: SinkCounts): string
   const plain = results.get('plain')!;
   const lines = [
     `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
-      `${ROUNDS} interleaved rounds, ${WARMUP_MS / 1000}s warm-up, ${DURATION_MS / 1000}s per route, ${CONCURRENCY} connections; medians.`,
+      `${ROUNDS} interleaved rounds, ${WARMUP_MS / 1000}s warm-up, ${DURATION_MS / 1000}s per route, ${CONCURRENCY} connections. ` +
+      'Values: medians over rounds; ratios and differences: taken within each round, then the median.',
     '',
     `| metric | ${names.join(' | ')} | ${names.filter((n) => n !== 'plain').map((n) => `${n} / plain`).join(' | ')} |`,
     `|---|${names.map(() => '---:').join('|')}|${names.filter((n) => n !== 'plain').map(() => '---:').join('|')}|`,
   ];
+  // Ratios and differences are taken within each round (the runs next to each other in time), then the
+  // median over rounds: CPU speed here drifts by 2x over minutes, and this cancels it.
+  const perRound = (n: string, f: (variant: RoundResult, base: RoundResult) => number) =>
+    median(results.get(n)!.map((r, i) => f(r, plain[i]!)));
   for (const [label, pick, digits] of rows) {
-    const base = median(plain.map(pick));
     const cells = names.map((n) => median(results.get(n)!.map(pick)).toFixed(digits));
-    const ratios = names.filter((n) => n !== 'plain').map((n) => `${(median(results.get(n)!.map(pick)) / base).toFixed(2)}x`);
+    const ratios = names.filter((n) => n !== 'plain').map((n) => `${perRound(n, (r, b) => pick(r) / pick(b)).toFixed(2)}x`);
     lines.push(`| ${label} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
   }
-  const overhead = (n: string, route: 'trivial' | 'realistic') =>
-    median(results.get(n)!.map((r) => r[route].cpuUsPerReq)) - median(plain.map((r) => r[route].cpuUsPerReq));
-  const startupDelta = (n: string) => median(results.get(n)!.map((r) => r.startupMs)) - median(plain.map((r) => r.startupMs));
-  const rssDelta = (n: string) => median(results.get(n)!.map((r) => r.peakRssMiB)) - median(plain.map((r) => r.peakRssMiB));
+  const overhead = (n: string, route: 'trivial' | 'realistic') => perRound(n, (r, b) => r[route].cpuUsPerReq - b[route].cpuUsPerReq);
+  const startupDelta = (n: string) => perRound(n, (r, b) => r.startupMs - b.startupMs);
+  const rssDelta = (n: string) => perRound(n, (r, b) => r.peakRssMiB - b.peakRssMiB);
   lines.push(
     '',
     `CPU overhead per request (µs above plain): trivial lookout ${overhead('lookout', 'trivial').toFixed(0)} vs upstream ${overhead('upstream', 'trivial').toFixed(0)} ` +

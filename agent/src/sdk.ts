@@ -1,7 +1,7 @@
 // Assembles the OpenTelemetry SDK from upstream parts: resource, providers, processors, exporters,
 // instrumentations and views. This is what NodeSDK.start() does, minus the ~240 ms of loading
 // exporters, propagators and detectors we never use (measured with sdk-node 0.301 on Node 24).
-import { context, diag, DiagConsoleLogger, DiagLogLevel, metrics, propagation, trace, logs, SeverityNumber } from '@opentelemetry/api';
+import { context, diag, DiagConsoleLogger, DiagLogLevel, metrics, propagation, trace, logs, SeverityNumber, type Counter } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
@@ -50,6 +50,7 @@ export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): 
   }
   const redaction = createRedactionPolicy(config.redactKeys);
   const resource = await buildResource(config);
+  const stats = exportStats();
 
   const meterProvider = new MeterProvider({
     resource,
@@ -57,15 +58,13 @@ export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): 
     readers: config.signals.has('metrics')
       ? [
           new PeriodicExportingMetricReader({
-            exporter: createMetricExporter(exportStatsPlaceholder),
+            exporter: createMetricExporter(stats),
             exportIntervalMillis: config.metricExportIntervalMillis,
             exportTimeoutMillis: Math.min(config.metricExportTimeoutMillis, config.metricExportIntervalMillis),
           }),
         ]
       : [],
   });
-  const stats = exportStats(meterProvider);
-  exportStatsTarget = stats;
 
   const spanProcessors: SpanProcessor[] = [new RedactingSpanProcessor(redaction)];
   if (config.signals.has('traces')) {
@@ -207,29 +206,31 @@ async function bridgeLegacyLogsApi(provider: LoggerProvider): Promise<void> {
   legacy.logs.setGlobalLoggerProvider(provider as unknown as Parameters<typeof legacy.logs.setGlobalLoggerProvider>[0]);
 }
 
-/** Counters for what the exporters gave up on; the meter provider exists before the exporters do. */
-function exportStats(meterProvider: MeterProvider): ExportStats {
-  const meter = meterProvider.getMeter('@lookout/agent');
-  const dropped = meter.createCounter('lookout.agent.telemetry.dropped', {
-    unit: '{item}',
-    description: 'Spans and log records the agent gave up exporting (retry buffer full or shut down undelivered)',
-  });
-  const failures = meter.createCounter('lookout.agent.export.failures', {
-    unit: '{export}',
-    description: 'OTLP export calls that failed (the items may still be retried)',
-  });
+/**
+ * Counters for what the exporters gave up on. Created on first use through the global API: exports only
+ * happen after the meter provider is registered, and the metric exporter itself needs these counters.
+ */
+function exportStats(): ExportStats {
+  let counters: { dropped: Counter; failures: Counter } | undefined;
+  const get = () => {
+    const meter = metrics.getMeter('@lookout/agent');
+    counters ??= {
+      dropped: meter.createCounter('lookout.agent.telemetry.dropped', {
+        unit: '{item}',
+        description: 'Spans and log records the agent gave up exporting (retry buffer full or shut down undelivered)',
+      }),
+      failures: meter.createCounter('lookout.agent.export.failures', {
+        unit: '{export}',
+        description: 'OTLP export calls that failed (the items may still be retried)',
+      }),
+    };
+    return counters;
+  };
   return {
-    dropped: (signal, count) => dropped.add(count, { signal }),
-    failed: (signal) => failures.add(1, { signal }),
+    dropped: (signal, count) => get().dropped.add(count, { signal }),
+    failed: (signal) => get().failures.add(1, { signal }),
   };
 }
-
-// The metric exporter is built before the meter provider that owns the stats counters; it reaches them late.
-let exportStatsTarget: ExportStats | undefined;
-const exportStatsPlaceholder: ExportStats = {
-  dropped: (signal, count) => exportStatsTarget?.dropped(signal, count),
-  failed: (signal) => exportStatsTarget?.failed(signal),
-};
 
 const AGENT_VERSION = '0.1.0';
 

@@ -46,6 +46,45 @@ describe('the agent under faults and at exit', function () {
     }
   });
 
+  it('bounds what it keeps for a dead collector and counts what it drops', async () => {
+    const receiver = new OtlpReceiver();
+    await receiver.start();
+    const metricsPort = receiver.port;
+    const deadPort = await (async () => {
+      const probe = new OtlpReceiver();
+      await probe.start();
+      const port = probe.port;
+      await probe.stop();
+      return port;
+    })();
+    // Spans and logs go to a dead port; metrics still reach the receiver, so the drop counters can be read.
+    const app = await spawnApp('esm-app.mjs', {
+      env: {
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${deadPort}`,
+        OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: `http://127.0.0.1:${deadPort}`,
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `http://127.0.0.1:${metricsPort}`,
+        OTEL_EXPORTER_OTLP_TIMEOUT: '500',
+        OTEL_BSP_MAX_QUEUE_SIZE: '8',
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '4',
+      },
+    });
+    try {
+      for (let i = 0; i < 60; i++) assert.equal((await fetch(`${app.url}/hello/d${i}`)).status, 200);
+      const dropped = await receiver.waitFor('lookout.agent.telemetry.dropped for traces', () => {
+        const point = receiver.metric('lookout.agent.telemetry.dropped')?.points.find((p) => p.attributes.signal === 'traces');
+        return point && point.value! > 0 ? point : undefined;
+      }, 20_000);
+      assert.ok(dropped.value! > 0);
+      const failures = receiver.metric('lookout.agent.export.failures')?.points.find((p) => p.attributes.signal === 'traces');
+      assert.ok(failures && failures.value! > 0, 'failed exports are counted');
+      const heapUsed = receiver.metric('v8js.memory.heap.used');
+      assert.ok(heapUsed, 'the app and its metrics carry on');
+    } finally {
+      await app.stop();
+      await receiver.stop();
+    }
+  });
+
   it('keeps serving when the endpoint is not even a collector (a refusing, non-gRPC port)', async () => {
     const { createServer } = await import('node:http');
     const notGrpc = createServer((_req, res) => res.writeHead(404).end()).listen(0, '127.0.0.1');
