@@ -8,9 +8,7 @@ import type { AgentConfig } from './config.js';
 import { warn } from './warn.js';
 
 export interface InstrumentationHooks {
-  /** Attributes for a new server span (the request id). */
-  serverSpanAttributes(request: import('node:http').IncomingMessage): Record<string, string>;
-  /** Adds request_id (and redaction) to a record of an app-built winston logger. */
+  /** Adds request_id to a record of an app-built winston logger. */
   winstonLogHook(record: Record<string, unknown>): void;
 }
 
@@ -25,13 +23,13 @@ interface Builtin {
 const BUILTINS: Record<string, Builtin> = {
   http: {
     esm: ['http', 'https', 'node:http', 'node:https'],
-    async build(hooks) {
-      const { HttpInstrumentation } = await import('@opentelemetry/instrumentation-http');
-      return [
-        new HttpInstrumentation({
-          startIncomingSpanHook: (request) => hooks.serverSpanAttributes(request),
-        }),
-      ];
+    async build() {
+      const [{ HttpInstrumentation }, { HttpServerInstrumentation }] = await Promise.all([
+        import('@opentelemetry/instrumentation-http'),
+        import('./http-server.js'),
+      ]);
+      // Server side: our diagnostics-channel instrumentation. Client side (spans, traceparent): upstream.
+      return [new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }), new HttpServerInstrumentation()];
     },
   },
   undici: {

@@ -64,6 +64,16 @@ describe('telemetry from a preloaded agent', function () {
     assert.deepEqual(children.map((s) => s.name), []);
   });
 
+  it('takes client.address from X-Forwarded-For and keeps the proxy as network.peer.address', async () => {
+    await (await fetch(`${esm.url}/hello/px`, { headers: { 'x-request-id': 'req-proxied', 'x-forwarded-for': '203.0.113.7, 10.0.0.2' } })).text();
+    const span = await receiver.waitFor('the proxied span', () => receiver.spans.find(serverSpan('fixture-shop', '/hello/:name', 'req-proxied')));
+    assert.equal(span.attributes['client.address'], '203.0.113.7');
+    assert.equal(span.attributes['network.peer.address'], '127.0.0.1');
+    const direct = receiver.spans.find(serverSpan('fixture-shop', '/hello/:name', 'req-hello-1'))!;
+    assert.equal(direct.attributes['client.address'], '127.0.0.1');
+    assert.equal(direct.attributes['network.peer.address'], undefined, 'not repeated when it is the client itself');
+  });
+
   it('makes a request id when none is sent, and keeps it on the response and the span', async () => {
     const res = await fetch(`${esm.url}/hello/bo`);
     const requestId = res.headers.get('x-request-id');
