@@ -61,7 +61,9 @@ export function loadConfig(env: Env = process.env, entry = process.argv[1]): Age
   const appPackage = readAppPackage(appDir);
   const resourceAttrs = parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES);
 
-  const sampler = oneOf(env, 'OTEL_TRACES_SAMPLER', SAMPLERS, 'parentbased_always_on');
+  // Enumerated values are case-insensitive, as the specification says.
+  const lower = (v: string) => v.toLowerCase();
+  const sampler = oneOf(env, 'OTEL_TRACES_SAMPLER', SAMPLERS, 'parentbased_always_on', lower);
   return {
     disabled: bool(env, 'OTEL_SDK_DISABLED', false),
     serviceName:
@@ -70,8 +72,8 @@ export function loadConfig(env: Env = process.env, entry = process.argv[1]): Age
       appPackage?.name ??
       `unknown_service:${process.argv0.split('/').pop() ?? 'node'}`,
     serviceVersion: resourceAttrs['service.version'] ?? appPackage?.version,
-    deploymentEnvironment:
-      resourceAttrs['deployment.environment.name'] ?? nonEmpty(env.LOOKOUT_ENVIRONMENT) ?? nonEmpty(env.NODE_ENV),
+    // Not NODE_ENV: staging runs with NODE_ENV=production too, and would be labelled production.
+    deploymentEnvironment: resourceAttrs['deployment.environment.name'] ?? nonEmpty(env.LOOKOUT_ENVIRONMENT),
     signals: new Set(
       (['traces', 'metrics', 'logs'] as const).filter((s) => exporterEnabled(env, s)),
     ),
@@ -108,9 +110,13 @@ export function checkExporterEnv(env: Env = process.env): void {
   }
   for (const name of ['', 'TRACES_', 'METRICS_', 'LOGS_'].map((s) => `OTEL_EXPORTER_OTLP_${s}PROTOCOL`)) {
     const value = nonEmpty(env[name]);
-    if (value !== undefined && value !== 'grpc') {
+    if (value !== undefined && value.toLowerCase() !== 'grpc') {
       warn(`${name}="${value}" is not supported: the Lookout agent exports OTLP over gRPC only`);
     }
+  }
+  const propagators = list(env.OTEL_PROPAGATORS)?.map((p) => p.toLowerCase());
+  if (propagators && propagators.some((p) => p !== 'tracecontext' && p !== 'baggage')) {
+    warn(`OTEL_PROPAGATORS="${env.OTEL_PROPAGATORS}": only W3C tracecontext and baggage are supported; those are used`);
   }
   const temporality = nonEmpty(env.OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE);
   if (temporality !== undefined && temporality.toLowerCase() !== 'cumulative') {
@@ -154,7 +160,7 @@ export function parseResourceAttributes(raw: string | undefined): Record<string,
 
 function exporterEnabled(env: Env, signal: Signal): boolean {
   const name = `OTEL_${signal.toUpperCase()}_EXPORTER`;
-  const values = list(env[name]);
+  const values = list(env[name])?.map((v) => v.toLowerCase());
   if (!values) return true;
   if (values.includes('none')) return false;
   if (!values.includes('otlp')) warn(`${name}="${env[name]}": only "otlp" and "none" are supported; "otlp" is used`);

@@ -42,16 +42,23 @@ export class ResilientExporter<T> implements ItemExporter<T> {
   export(items: T[], done: (result: ExportResult) => void): void {
     const batch = this.pending.length > 0 ? this.pending.concat(items) : items;
     this.pending = [];
+    // Tell the SDK the batch is handled either way: retrying is our job, and its own failure path only logs.
+    const handled = () => done({ code: ExportResultCode.SUCCESS });
     this.delegate().then(
-      (exporter) =>
-        exporter.export(batch, (result) => {
-          if (result.code !== ExportResultCode.SUCCESS) this.keepForRetry(batch, result.error);
-          // Tell the SDK the batch is handled either way: retrying is our job, and its own failure path only logs.
-          done({ code: ExportResultCode.SUCCESS });
-        }),
+      (exporter) => {
+        try {
+          exporter.export(batch, (result) => {
+            if (result.code !== ExportResultCode.SUCCESS) this.failed(batch, result.error);
+            handled();
+          });
+        } catch (error) {
+          this.failed(batch, error);
+          handled();
+        }
+      },
       (error: unknown) => {
-        this.keepForRetry(batch, error);
-        done({ code: ExportResultCode.SUCCESS });
+        this.failed(batch, error);
+        handled();
       },
     );
   }
@@ -72,11 +79,19 @@ export class ResilientExporter<T> implements ItemExporter<T> {
     if (this.exporter) await (await this.exporter).shutdown();
   }
 
-  private keepForRetry(batch: T[], error: unknown): void {
+  private failed(batch: T[], error: unknown): void {
     this.stats.failed(this.signal);
-    const overflow = batch.length - this.retryLimit;
+    if (!isTransient(error)) {
+      // Rejected, not unreachable (too large, unauthenticated, invalid): sending it again cannot help.
+      this.stats.dropped(this.signal, batch.length);
+      warnThrottled(`reject-${this.signal}`, `the OTLP collector rejected ${batch.length} ${this.signal} items (${describe(error)}); they are dropped and counted in lookout.agent.telemetry.dropped`);
+      return;
+    }
+    // Exports can fail concurrently (a flush sends several batches at once): add to what is kept, oldest out first.
+    const kept = this.pending.length > 0 ? this.pending.concat(batch) : batch;
+    const overflow = kept.length - this.retryLimit;
     if (overflow > 0) this.stats.dropped(this.signal, overflow);
-    this.pending = overflow > 0 ? batch.slice(overflow) : batch;
+    this.pending = overflow > 0 ? kept.slice(overflow) : kept;
     // Without new telemetry nothing would call export again; try on our own, off the event loop's books.
     this.retryTimer ??= setTimeout(() => {
       this.retryTimer = undefined;
@@ -164,6 +179,14 @@ export function createMetricExporter(stats: ExportStats): PushMetricExporter {
     const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-grpc');
     return new OTLPMetricExporter({ temporalityPreference: AggregationTemporality.CUMULATIVE });
   }, stats);
+}
+
+/** Unreachable or timed out: worth another try (gRPC UNAVAILABLE 14, DEADLINE_EXCEEDED 4, socket errors). */
+function isTransient(error: unknown): boolean {
+  if (error === undefined) return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'number') return code === 14 || code === 4;
+  return /UNAVAILABLE|DEADLINE_EXCEEDED|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|timed? ?out/i.test(describe(error));
 }
 
 function describe(error: unknown): string {

@@ -72,7 +72,8 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     const method = KNOWN_METHODS.has(request.method ?? '') ? request.method! : '_OTHER';
     const scheme = (request.socket as TLSSocket).encrypted ? 'https' : 'http';
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
-    const span = this.tracer.startSpan(method, { kind: SpanKind.SERVER, attributes: requestAttributes(request, method, scheme) }, parent);
+    // Unknown methods name the span just "HTTP", per the conventions.
+    const span = this.tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, attributes: requestAttributes(request, method, scheme) }, parent);
     const rpc = { type: RPCType.HTTP as const, span };
     // Active for the rest of this turn, which emits 'request' to the app, and for all the work it starts.
     // Not disposed: Node restores the async context when this socket callback returns, and the next
@@ -88,24 +89,26 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     if (!state) return;
     request[kServerSpan] = undefined;
     const { span, rpc, method, scheme, start } = state;
-    const status = response.statusCode;
+    // A status only if one was sent: an aborted request still has Node's default 200 (or Koa's 404) set.
+    const status = response.headersSent ? response.statusCode : undefined;
     const route = rpc.route;
-    const errorType = !response.writableFinished ? 'aborted' : status >= 500 ? String(status) : undefined;
+    const errorType = !response.writableFinished ? 'aborted' : status !== undefined && status >= 500 ? String(status) : undefined;
 
-    const attributes: Attributes = { 'http.response.status_code': status };
+    const attributes: Attributes = {};
+    if (status !== undefined) attributes['http.response.status_code'] = status;
     if (route !== undefined) attributes['http.route'] = route;
     if (errorType !== undefined) attributes['error.type'] = errorType;
     span.setAttributes(attributes);
-    if (route !== undefined) span.updateName(`${method} ${route}`);
+    if (route !== undefined) span.updateName(`${method === '_OTHER' ? 'HTTP' : method} ${route}`);
     if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end();
 
     const metricAttributes: Attributes = {
       'http.request.method': method,
       'url.scheme': scheme,
-      'http.response.status_code': status,
       'network.protocol.version': request.httpVersion,
     };
+    if (status !== undefined) metricAttributes['http.response.status_code'] = status;
     if (route !== undefined) metricAttributes['http.route'] = route;
     if (errorType !== undefined) metricAttributes['error.type'] = errorType;
     this.duration.record((performance.now() - start) / 1000, metricAttributes);
@@ -137,7 +140,8 @@ function requestAttributes(request: IncomingMessage, method: string, scheme: str
     // "host:port", "[::1]:port" or a bare host.
     const hasPort = colon > host.lastIndexOf(']');
     attributes['server.address'] = hasPort ? host.slice(0, colon) : host;
-    attributes['server.port'] = hasPort ? Number(host.slice(colon + 1)) : scheme === 'https' ? 443 : 80;
+    const port = hasPort ? Number(host.slice(colon + 1)) : scheme === 'https' ? 443 : 80;
+    if (Number.isInteger(port) && port > 0 && port < 65536) attributes['server.port'] = port;
   }
   const userAgent = request.headers['user-agent'];
   if (userAgent) attributes['user_agent.original'] = userAgent;

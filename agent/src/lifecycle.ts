@@ -1,5 +1,6 @@
 // Process lifecycle: flush telemetry on SIGTERM/SIGINT, at natural exit and before a crash, then let the
 // process end exactly as it would have without the agent.
+import { inspect } from 'node:util';
 
 export interface Lifecycle {
   /** Flushes and stops the SDK. */
@@ -15,11 +16,16 @@ const FATAL_FLUSH_LIMIT_MS = 2000;
 
 export function installLifecycle(life: Lifecycle): void {
   let shutdownStarted: Promise<void> | undefined;
-  const shutdownOnce = () => (shutdownStarted ??= bounded(life.shutdown(), life.timeoutMillis));
+  let shutdownSettled = false;
+  const shutdownOnce = () =>
+    (shutdownStarted ??= bounded(
+      life.shutdown().finally(() => (shutdownSettled = true)),
+      life.timeoutMillis,
+    ));
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const onSignal = () => {
-      const appHandles = process.listenerCount(signal) > 1;
+      const appHandles = process.listenerCount(signal) - 1 - signalExitListeners() > 0;
       if (appHandles) {
         // The app owns this signal (graceful drain, its own exit). Flush what we have and keep going;
         // beforeExit stops the SDK if the app lets the loop drain.
@@ -33,9 +39,13 @@ export function installLifecycle(life: Lifecycle): void {
   }
 
   // The event loop ran dry: the app is ending on its own. Stopping the SDK adds work (the last export),
-  // after which beforeExit fires again and the process exits with the app's own code.
+  // after which beforeExit fires again and the process exits with the app's own code; if the collector
+  // holds that work open past the bound, exit anyway, as the app would have by now.
   process.on('beforeExit', () => {
-    void shutdownOnce();
+    if (shutdownStarted) return;
+    void shutdownOnce().then(() => {
+      if (!shutdownSettled) process.exit();
+    });
   });
 
   process.on('uncaughtExceptionMonitor', (error, origin) => {
@@ -46,11 +56,17 @@ export function installLifecycle(life: Lifecycle): void {
     }
   });
 
+  // With --abort-on-uncaught-exception, any listener would stop Node from aborting (and dumping core).
+  if (process.execArgv.includes('--abort-on-uncaught-exception')) return;
+  let crashing = false;
   const onUncaught = (error: unknown, origin: string) => {
     if (process.listenerCount('uncaughtException') > 1) return; // the app decides what happens
+    printLikeNode(error, origin);
+    // A second fatal error while flushing the first: stop now.
+    if (crashing) process.exit(1);
+    crashing = true;
     // We are the only listener, so Node would now print the error and exit with code 1. Do that,
     // after a short bounded flush, so the crash and its trace reach the collector.
-    printLikeNode(error, origin);
     process.exitCode = 1;
     void bounded(life.shutdown(), Math.min(life.timeoutMillis, FATAL_FLUSH_LIMIT_MS)).finally(() => process.exit(1));
   };
@@ -72,10 +88,18 @@ function bounded(work: Promise<void>, timeoutMillis: number): Promise<void> {
   return Promise.race([work.catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Listeners the signal-exit package added: it re-raises the signal only when it counts as the sole owner. */
+function signalExitListeners(): number {
+  const holder = globalThis as typeof globalThis & { [key: symbol]: { count?: number } | undefined };
+  const legacy = (process as unknown as { __signal_exit_emitter__?: { count?: number } }).__signal_exit_emitter__;
+  return (holder[Symbol.for('signal-exit emitter')]?.count ?? 0) > 0 || (legacy?.count ?? 0) > 0 ? 1 : 0;
+}
+
 function printLikeNode(error: unknown, origin: string): void {
+  // util.inspect, as Node does: the stack plus the error's own properties (code, errno, cause…).
   const text =
     error instanceof Error
-      ? (error.stack ?? `${error.name}: ${error.message}`)
+      ? inspect(error)
       : origin === 'unhandledRejection'
         ? `[UnhandledPromiseRejection: This error originated either by throwing inside of an async function without a catch block, or by rejecting a promise which was not handled with .catch(). The promise rejected with the reason "${String(error)}".]`
         : `Uncaught ${String(error)}`;

@@ -37,8 +37,12 @@ const SEVERITY: Record<string, SeverityNumber> = {
 
 type Info = winston.Logform.TransformableInfo & { [kContext]?: Context; [kError]?: Error };
 
-/** At the log call: captures the context, adds request_id, flattens Error fields, redacts. */
-const enrich = winston.format((info: Info) => {
+/**
+ * At the log call: captures the context, adds request_id, flattens Error fields, redacts. Works on a copy:
+ * for logger.info(obj) winston hands us the caller's own object, which must come back unchanged.
+ */
+const enrich = winston.format((original: Info) => {
+  const info: Info = Object.assign({}, original); // symbol keys (level, splat, message) included
   info[kContext] = context.active();
   const requestId = currentRequestId();
   if (requestId !== undefined && info.request_id === undefined) info.request_id = requestId;

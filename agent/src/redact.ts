@@ -23,11 +23,14 @@ const KEY_FRAGMENTS = [
   'credit[-_.]?card',
 ];
 // Short fragments only as a whole word, so "classname" is not an SSN and "company" not a card PAN.
-const KEY_WORDS = ['ssn', 'tin', 'pan', 'cvv', 'cvc', 'pin', 'otp', 'jwt'];
+const KEY_WORDS = ['ssn', 'tin', 'pan', 'cvv', 'cvc', 'pin', 'otp', 'jwt', 'pass', 'passphrase'];
 
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
-const CARD = /\b\d(?:[ -]?\d){12,18}\b/g;
+// Card numbers start with 2–6 (Mastercard, Visa, Amex, Discover…); that also spares millisecond timestamps.
+const CARD = /\b[2-6]\d(?:[ -]?\d){11,17}\b/g;
+// user:password@ in URLs (postgres://app:s3cret@db/x).
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]+:)[^@/?#\s]+@/gi;
 const FOUR_DIGITS = /\d{4}/;
 const AUTH_SCHEME = /bearer|basic /i;
 
@@ -53,7 +56,7 @@ const STRUCTURED_KEYS = new Set([
 
 /** Cheap pre-check so most strings skip the regexes entirely. */
 function suspicious(value: string): boolean {
-  return value.includes('=') || value.includes('eyJ') || FOUR_DIGITS.test(value) || AUTH_SCHEME.test(value);
+  return value.includes('=') || value.includes('eyJ') || value.includes('@') || FOUR_DIGITS.test(value) || AUTH_SCHEME.test(value);
 }
 
 export interface RedactionPolicy {
@@ -91,6 +94,7 @@ export function createRedactionPolicy(extraKeys: readonly string[] = []): Redact
     if (value.length < 8 || !suspicious(value)) return value;
     return value
       .replace(JWT, REDACTED)
+      .replace(USERINFO, `$1${REDACTED}@`)
       .replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`)
       .replace(queryParam, `$1${REDACTED}`)
       .replace(CARD, (digits) => (luhn(digits) ? REDACTED : digits));
@@ -112,8 +116,9 @@ export function createRedactionPolicy(extraKeys: readonly string[] = []): Redact
           attributes[key] = clean;
           count++;
         }
-      } else if (Array.isArray(value) && value.some((v) => typeof v === 'string')) {
-        attributes[key] = value.map((v: unknown) => (typeof v === 'string' ? redactString(v) : v));
+      } else if (value !== null && typeof value === 'object') {
+        // Arrays, and the nested maps log records may carry.
+        attributes[key] = redactValue(value);
       }
     }
     return count;

@@ -16,6 +16,8 @@ export class RedactingSpanProcessor implements SpanProcessor {
     for (const event of span.events) {
       if (event.attributes) this.policy.redactAttributesInPlace(event.attributes as Record<string, unknown>);
     }
+    // Error messages end up in the status too.
+    if (span.status.message) (span.status as { message?: string }).message = this.policy.redactString(span.status.message);
   }
 
   async forceFlush(): Promise<void> {}

@@ -1,11 +1,14 @@
 // The --import entry: `node --import @lookout/agent/register app.js`. Installs the ESM hook, starts the
 // SDK and the lifecycle handlers, and nothing else. With OTEL_SDK_DISABLED=true it loads nothing more.
+import { isMainThread } from 'node:worker_threads';
 import { checkExporterEnv, loadConfig } from './config.js';
 import { warn } from './warn.js';
 
 const config = loadConfig();
 
-if (!config.disabled) {
+// Worker threads inherit --import. The main thread's agent already reports the process; a second SDK per
+// worker would double the process metrics and take over the worker's crash handling.
+if (!config.disabled && isMainThread) {
   try {
     await start();
   } catch (err) {
@@ -16,8 +19,6 @@ if (!config.disabled) {
 
 async function start(): Promise<void> {
   checkExporterEnv();
-  // Stable HTTP semantic conventions (http.server.request.duration in seconds) unless the user chose.
-  process.env.OTEL_SEMCONV_STABILITY_OPT_IN ??= 'http';
 
   const [{ planInstrumentations }, { installEsmHook }, { installRequestIds }] = await Promise.all([
     import('./instrumentations.js'),

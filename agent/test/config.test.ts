@@ -38,9 +38,16 @@ describe('agent configuration', () => {
     assert.equal(loadConfig({ OTEL_SERVICE_NAME: 'orders', OTEL_RESOURCE_ATTRIBUTES: 'service.name=x' }, APP).serviceName, 'orders');
   });
 
-  it('reads deployment.environment.name from the resource attributes, else NODE_ENV', () => {
-    assert.equal(loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=staging', NODE_ENV: 'production' }, APP).deploymentEnvironment, 'staging');
-    assert.equal(loadConfig({ NODE_ENV: 'production' }, APP).deploymentEnvironment, 'production');
+  it('reads deployment.environment.name from the resource attributes, else LOOKOUT_ENVIRONMENT, never NODE_ENV', () => {
+    assert.equal(loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=staging', LOOKOUT_ENVIRONMENT: 'prod' }, APP).deploymentEnvironment, 'staging');
+    assert.equal(loadConfig({ LOOKOUT_ENVIRONMENT: 'prod' }, APP).deploymentEnvironment, 'prod');
+    assert.equal(loadConfig({ NODE_ENV: 'production' }, APP).deploymentEnvironment, undefined);
+  });
+
+  it('treats enumerated values case-insensitively, as the specification says', () => {
+    const config = loadConfig({ OTEL_TRACES_SAMPLER: 'AlWays_Off', OTEL_LOGS_EXPORTER: 'None' }, APP);
+    assert.equal(config.sampler, 'always_off');
+    assert.equal(config.signals.has('logs'), false);
   });
 
   it('decodes percent-encoded resource attribute values', () => {

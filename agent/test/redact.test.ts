@@ -25,6 +25,8 @@ describe('redaction policy', () => {
       'creditCard',
       'pan',
       'cvv',
+      'auth.pass',
+      'passphrase',
     ]) {
       assert.equal(policy.isSensitiveKey(key), true, key);
     }
@@ -47,8 +49,10 @@ describe('redaction policy', () => {
     assert.equal(policy.redactString('https://x.test/cb?code=1&access_token=abc123&x=2'), `https://x.test/cb?code=1&access_token=${REDACTED}&x=2`);
     assert.equal(policy.redactString('token=abcd1234&page=2'), `token=${REDACTED}&page=2`);
     assert.equal(policy.redactString('paid with 4111 1111 1111 1111 today'), `paid with ${REDACTED} today`);
-    // Not Luhn-valid: an order number, not a card.
+    // Not Luhn-valid: an order number, not a card. A millisecond timestamp is no card either.
     assert.equal(policy.redactString('order 1234 5678 9012 3456'), 'order 1234 5678 9012 3456');
+    assert.equal(policy.redactString('at 1763789012345 ms'), 'at 1763789012345 ms');
+    assert.equal(policy.redactString('postgres://app:s3cret@db:5432/x'), `postgres://app:${REDACTED}@db:5432/x`);
   });
 
   it('redacts attribute maps in place and nested values by copy', () => {

@@ -210,9 +210,9 @@ describe('the agent under faults and at exit', function () {
       const res = await fetch(`${app.url}/hello/off`);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('x-request-id'), null, 'no request-id hook either');
-      const probe = app.lines.find((l) => typeof l === 'object' && 'otelGlobal' in l) as { otelGlobal: string[] };
+      const probe = await app.waitForLine((l) => 'otelGlobal' in l);
       assert.deepEqual(probe.otelGlobal, [], 'no OpenTelemetry provider was registered');
-      const line = app.lines.find((l) => typeof l === 'object' && l.message === 'said hello') as Record<string, unknown>;
+      const line = await app.waitForLine((l) => l.message === 'said hello');
       assert.equal(line.trace_id, undefined);
       await app.stop();
       await new Promise((r) => setTimeout(r, 500));

@@ -176,8 +176,7 @@ describe('telemetry from a preloaded agent', function () {
     assert.equal(record.spanId, span.spanId, 'the log record belongs to the active span');
     assert.equal(record.resource['service.name'], 'fixture-shop');
 
-    const line = esm.lines.find((l) => typeof l === 'object' && l.request_id === 'req-log') as Record<string, unknown>;
-    assert.ok(line, 'a stdout JSON line for the request');
+    const line = await esm.waitForLine((l) => l.request_id === 'req-log');
     assert.equal(line.trace_id, span.traceId);
     assert.equal(line.span_id, span.spanId);
     assert.equal(line['service.name'], 'fixture-shop');
@@ -196,8 +195,7 @@ describe('telemetry from a preloaded agent', function () {
     const record = await receiver.waitFor('its log record', () => receiver.logs.find((l) => l.body === 'working' && l.traceId === span.traceId));
     assert.equal(record.spanId, span.spanId);
     assert.equal(record.attributes.request_id, 'req-cjs');
-    const line = cjs.lines.find((l) => typeof l === 'object' && l.message === 'working' && l.trace_id === span.traceId);
-    assert.ok(line, `the app's own stdout line carries trace_id: ${JSON.stringify(cjs.lines)}`);
+    await cjs.waitForLine((l) => l.message === 'working' && l.trace_id === span.traceId);
   });
 
   it('redacts secrets in log fields, log records and span attributes before export', async () => {
@@ -209,7 +207,7 @@ describe('telemetry from a preloaded agent', function () {
     const record = await receiver.waitFor('the log record', () => receiver.logs.find((l) => l.attributes.request_id === 'req-secret'));
     assert.equal(record.attributes.password, '[REDACTED]');
     assert.equal(record.attributes.note, 'Authorization: Bearer [REDACTED]');
-    const line = esm.lines.find((l) => typeof l === 'object' && l.request_id === 'req-secret') as Record<string, unknown>;
+    const line = await esm.waitForLine((l) => l.request_id === 'req-secret');
     assert.equal(line.password, '[REDACTED]');
     assert.doesNotMatch(JSON.stringify(esm.lines), /hunter2|abcdefghijklmnop|sk-live/);
 
