@@ -27,6 +27,8 @@ interface ServerSpanState {
   span: Span;
   rpc: RPCMetadata & { type: RPCType.HTTP };
   method: string;
+  /** The span name before the route is known: the method, or "HTTP" for unknown methods. */
+  name: string;
   scheme: string;
   start: number;
 }
@@ -73,13 +75,14 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     const scheme = (request.socket as TLSSocket).encrypted ? 'https' : 'http';
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
     // Unknown methods name the span just "HTTP", per the conventions.
-    const span = this.tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, attributes: requestAttributes(request, method, scheme) }, parent);
+    const name = method === '_OTHER' ? 'HTTP' : method;
+    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: requestAttributes(request, method, scheme) }, parent);
     const rpc = { type: RPCType.HTTP as const, span };
     // Active for the rest of this turn, which emits 'request' to the app, and for all the work it starts.
     // Not disposed: Node restores the async context when this socket callback returns, and the next
     // request on the connection attaches its own.
     context.attach(setRPCMetadata(trace.setSpan(parent, span), rpc));
-    request[kServerSpan] = { span, rpc, method, scheme, start: performance.now() };
+    request[kServerSpan] = { span, rpc, method, name, scheme, start: performance.now() };
     // 'close' follows 'finish' on a completed response, and also comes alone when the client goes away.
     response.once('close', () => this.onResponseClose(request, response));
   };
@@ -88,7 +91,7 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     const state = request[kServerSpan];
     if (!state) return;
     request[kServerSpan] = undefined;
-    const { span, rpc, method, scheme, start } = state;
+    const { span, rpc, method, name, scheme, start } = state;
     // A status only if one was sent: an aborted request still has Node's default 200 (or Koa's 404) set.
     const status = response.headersSent ? response.statusCode : undefined;
     const route = rpc.route;
@@ -99,7 +102,7 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     if (route !== undefined) attributes['http.route'] = route;
     if (errorType !== undefined) attributes['error.type'] = errorType;
     span.setAttributes(attributes);
-    if (route !== undefined) span.updateName(`${method === '_OTHER' ? 'HTTP' : method} ${route}`);
+    if (route !== undefined) span.updateName(`${name} ${route}`);
     if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end();
 

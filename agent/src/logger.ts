@@ -2,7 +2,7 @@
 // service, trace and request it belongs to, with secrets redacted; and, when the agent runs, the same
 // record as an OTLP log record tied to the active span. One transport does both, so a log call pays for
 // one pass through winston's streams, not two.
-import { context, logs, trace, SeverityNumber, type AnyValue, type Context } from '@opentelemetry/api';
+import { context, logs, trace, SeverityNumber, type AnyValue, type Context, type Logger } from '@opentelemetry/api';
 import winston from 'winston';
 import TransportStream from 'winston-transport';
 import { agentState } from './state.js';
@@ -21,7 +21,6 @@ export interface LoggerOptions {
 // Carried on the record from the log call to the transport, which may run a tick later under backpressure.
 const kContext = Symbol('lookout.logContext');
 const kError = Symbol('lookout.logError');
-const MESSAGE = Symbol.for('message');
 // Fields of the line itself, or correlation fields some other hook (the winston instrumentation) added.
 const NOT_ATTRIBUTES = new Set(['level', 'message', 'timestamp', 'trace_id', 'span_id', 'trace_flags']);
 
@@ -61,6 +60,9 @@ const enrich = winston.format((original: Info) => {
 });
 
 class LookoutTransport extends TransportStream {
+  // Looked up at the first record, not per record: the agent has registered its provider by then.
+  private otelLogger: Logger | undefined;
+
   constructor(private readonly stream: NodeJS.WritableStream) {
     super();
   }
@@ -91,7 +93,8 @@ class LookoutTransport extends TransportStream {
         attributes['exception.message'] = error.message;
         attributes['exception.stacktrace'] = error.stack ?? '';
       }
-      logs.getLogger('@lookout/agent').emit({
+      this.otelLogger ??= logs.getLogger('@lookout/agent');
+      this.otelLogger.emit({
         severityNumber: SEVERITY[info.level] ?? SeverityNumber.UNSPECIFIED,
         severityText: info.level,
         body: typeof info.message === 'string' ? info.message : safeStringify(info.message),

@@ -209,13 +209,12 @@ async function bridgeLegacyLogsApi(provider: LoggerProvider): Promise<void> {
 function exportStats(): ExportStats {
   let counters: { dropped: Counter; failures: Counter } | undefined;
   const get = () => {
-    const meter = metrics.getMeter('@lookout/agent');
     counters ??= {
-      dropped: meter.createCounter('lookout.agent.telemetry.dropped', {
+      dropped: metrics.getMeter('@lookout/agent').createCounter('lookout.agent.telemetry.dropped', {
         unit: '{item}',
         description: 'Spans and log records the agent gave up exporting (retry buffer full or shut down undelivered)',
       }),
-      failures: meter.createCounter('lookout.agent.export.failures', {
+      failures: metrics.getMeter('@lookout/agent').createCounter('lookout.agent.export.failures', {
         unit: '{export}',
         description: 'OTLP export calls that failed (the items may still be retried)',
       }),
