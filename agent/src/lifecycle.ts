@@ -1,6 +1,7 @@
 // Process lifecycle: flush telemetry on SIGTERM/SIGINT, at natural exit and before a crash, then let the
 // process end exactly as it would have without the agent.
 import { inspect } from 'node:util';
+import { agentState } from './state.js';
 
 export interface Lifecycle {
   /** Flushes and stops the SDK. */
@@ -14,7 +15,8 @@ export interface Lifecycle {
 
 const FATAL_FLUSH_LIMIT_MS = 2000;
 
-export function installLifecycle(life: Lifecycle): void {
+export function installLifecycle(sdk: Lifecycle): void {
+  const life = withRegisteredFlushers(sdk);
   let shutdownStarted: Promise<void> | undefined;
   let shutdownSettled = false;
   const shutdownOnce = () =>
@@ -71,6 +73,17 @@ export function installLifecycle(life: Lifecycle): void {
     void bounded(life.shutdown(), Math.min(life.timeoutMillis, FATAL_FLUSH_LIMIT_MS)).finally(() => process.exit(1));
   };
   process.on('uncaughtException', onUncaught);
+}
+
+/** The SDK's flush and shutdown, with the buffers registered in agentState().flushers flushed alongside. */
+function withRegisteredFlushers(sdk: Lifecycle): Lifecycle {
+  const others = () =>
+    Array.from(agentState().flushers, (flush) => Promise.resolve().then(() => flush(sdk.timeoutMillis)).catch(() => undefined));
+  return {
+    ...sdk,
+    shutdown: () => Promise.allSettled([...others(), sdk.shutdown()]).then(() => undefined),
+    flush: () => Promise.allSettled([...others(), sdk.flush()]).then(() => undefined),
+  };
 }
 
 function reraise(signal: NodeJS.Signals, listener: () => void): void {

@@ -8,6 +8,7 @@ import TransportStream from 'winston-transport';
 import { agentState } from './state.js';
 import { redactionPolicy } from './redact.js';
 import { currentRequestId } from './request-id.js';
+import { LOOKOUT_LOGGER_SCOPE } from './redacting-processors.js';
 
 export interface LoggerOptions {
   /** Minimum level; default LOOKOUT_LOG_LEVEL, else `info`. */
@@ -93,7 +94,7 @@ class LookoutTransport extends TransportStream {
         attributes['exception.message'] = error.message;
         attributes['exception.stacktrace'] = error.stack ?? '';
       }
-      this.otelLogger ??= logs.getLogger('@lookout/agent');
+      this.otelLogger ??= logs.getLogger(LOOKOUT_LOGGER_SCOPE);
       this.otelLogger.emit({
         severityNumber: SEVERITY[info.level] ?? SeverityNumber.UNSPECIFIED,
         severityText: info.level,
@@ -122,6 +123,12 @@ export function createLogger(options: LoggerOptions = {}): winston.Logger {
 }
 
 function safeStringify(value: unknown): string {
+  try {
+    // The plain call is the fast path; a replacer function would run for every key of every line.
+    return JSON.stringify(value);
+  } catch {
+    // BigInt values are the common reason to land here.
+  }
   try {
     return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
   } catch {

@@ -24,10 +24,14 @@ export class RedactingSpanProcessor implements SpanProcessor {
   async shutdown(): Promise<void> {}
 }
 
+/** Scope of the records createLogger() emits: they were redacted at the log call, so they skip a second pass. */
+export const LOOKOUT_LOGGER_SCOPE = '@lookout/agent';
+
 export class RedactingLogRecordProcessor implements LogRecordProcessor {
   constructor(private readonly policy: RedactionPolicy) {}
 
   onEmit(record: ReadWriteLogRecord): void {
+    if (record.instrumentationScope.name === LOOKOUT_LOGGER_SCOPE) return;
     this.policy.redactAttributesInPlace(record.attributes as Record<string, unknown>);
     if (typeof record.body === 'string') {
       const clean = this.policy.redactString(record.body);

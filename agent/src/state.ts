@@ -8,6 +8,11 @@ export interface AgentState {
   serviceName: string;
   /** True when OTLP log export is on, so loggers should carry the OpenTelemetry transport. */
   logsEnabled: boolean;
+  /**
+   * Buffers of the library half (audit clients) that the preload's lifecycle flushes next to the SDK's,
+   * within the same bound, at SIGTERM/SIGINT, natural exit and crash. Each takes the time it may use.
+   */
+  flushers: Set<(timeoutMillis: number) => Promise<void>>;
 }
 
 export function agentState(): AgentState {
@@ -16,6 +21,8 @@ export function agentState(): AgentState {
     started: false,
     serviceName: process.env.OTEL_SERVICE_NAME?.trim() || 'unknown_service:node',
     logsEnabled: false,
+    flushers: new Set(),
   };
+  holder[kState].flushers ??= new Set(); // state made by an older copy of this package
   return holder[kState];
 }

@@ -1,0 +1,122 @@
+// The environment → one typed audit-api config. Unlike the agent, a bad value here stops the service at
+// start: an audit log that silently falls back to a default key or an open door is worse than one that is down.
+
+export type AuthConfig =
+  | { mode: 'hs256'; secret: Uint8Array; issuer?: string; audience?: string }
+  | { mode: 'jwks'; jwksUrl: URL; issuer: string; audience: string; algorithms: string[] };
+
+export interface AuditConfig {
+  /** Undefined: run on embedded PGlite (for trying the API, not for production). */
+  databaseUrl: string | undefined;
+  port: number;
+  host: string;
+  auth: AuthConfig;
+  ipHmacKey: Buffer;
+  /** Signs pagination cursors so a forged or another tenant's cursor is refused. */
+  cursorKey: Buffer;
+  migrate: boolean;
+  trustProxy: boolean;
+  retentionDays: number;
+  retentionIntervalMs: number;
+  /** Rows per DELETE when trimming the partly expired month. */
+  retentionBatchSize: number;
+  /** Per tenant, per replica: sustained requests per second and burst. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  sseHeartbeatMs: number;
+  /** Events a slow SSE subscriber may have queued before it is disconnected (it resumes with Last-Event-ID). */
+  sseMaxQueuedEvents: number;
+  /** Tenant under which rejected tokens are recorded: a rejected token's own tenant claim is unverified. */
+  systemTenant: string;
+  poolMax: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: Env = process.env): AuditConfig {
+  const ipHmacKey = env.LOOKOUT_AUDIT_IP_HMAC_KEY;
+  if (!ipHmacKey || ipHmacKey.length < 16) {
+    throw new ConfigError('LOOKOUT_AUDIT_IP_HMAC_KEY must be set to a secret of at least 16 characters (client IPs are stored only as an HMAC under it)');
+  }
+  return {
+    databaseUrl: env.DATABASE_URL || undefined,
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host: env.LOOKOUT_AUDIT_HOST ?? '0.0.0.0',
+    auth: authConfig(env),
+    ipHmacKey: Buffer.from(ipHmacKey),
+    cursorKey: Buffer.from(env.LOOKOUT_AUDIT_CURSOR_KEY ?? `cursor:${ipHmacKey}`),
+    migrate: boolean(env, 'LOOKOUT_AUDIT_MIGRATE', true),
+    trustProxy: boolean(env, 'LOOKOUT_AUDIT_TRUST_PROXY', false),
+    retentionDays: integer(env, 'LOOKOUT_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
+    retentionIntervalMs: integer(env, 'LOOKOUT_AUDIT_RETENTION_INTERVAL_S', 6 * 3600, 10, 7 * 86_400) * 1000,
+    retentionBatchSize: integer(env, 'LOOKOUT_AUDIT_RETENTION_BATCH', 5000, 1, 1_000_000),
+    rateLimitPerSecond: integer(env, 'LOOKOUT_AUDIT_RATE_LIMIT_RPS', 200, 1, 1_000_000),
+    rateLimitBurst: integer(env, 'LOOKOUT_AUDIT_RATE_LIMIT_BURST', 400, 1, 1_000_000),
+    sseHeartbeatMs: integer(env, 'LOOKOUT_AUDIT_SSE_HEARTBEAT_MS', 15_000, 100, 300_000),
+    sseMaxQueuedEvents: integer(env, 'LOOKOUT_AUDIT_SSE_MAX_QUEUED', 1000, 1, 1_000_000),
+    systemTenant: env.LOOKOUT_AUDIT_SYSTEM_TENANT ?? '_system',
+    poolMax: integer(env, 'LOOKOUT_AUDIT_DB_POOL_MAX', 10, 1, 200),
+  };
+}
+
+function authConfig(env: Env): AuthConfig {
+  const issuer = env.LOOKOUT_AUDIT_JWT_ISSUER || undefined;
+  const audience = env.LOOKOUT_AUDIT_JWT_AUDIENCE || undefined;
+  if (env.LOOKOUT_AUDIT_JWKS_URL) {
+    let jwksUrl: URL;
+    try {
+      jwksUrl = new URL(env.LOOKOUT_AUDIT_JWKS_URL);
+    } catch {
+      throw new ConfigError(`LOOKOUT_AUDIT_JWKS_URL is not a URL: "${env.LOOKOUT_AUDIT_JWKS_URL}"`);
+    }
+    if (!issuer || !audience) {
+      throw new ConfigError('LOOKOUT_AUDIT_JWKS_URL needs LOOKOUT_AUDIT_JWT_ISSUER and LOOKOUT_AUDIT_JWT_AUDIENCE: tokens from any issuer or for any audience must not pass');
+    }
+    const algorithms = (env.LOOKOUT_AUDIT_JWT_ALGORITHMS ?? 'RS256,ES256,EdDSA').split(',').map((a) => a.trim()).filter(Boolean);
+    const bad = algorithms.find((a) => a === 'none' || a.startsWith('HS'));
+    if (bad) throw new ConfigError(`LOOKOUT_AUDIT_JWT_ALGORITHMS must list asymmetric algorithms only with a JWKS; "${bad}" is not allowed`);
+    return { mode: 'jwks', jwksUrl, issuer, audience, algorithms };
+  }
+  const secret = env.LOOKOUT_AUDIT_JWT_SECRET;
+  if (!secret) throw new ConfigError('set LOOKOUT_AUDIT_JWKS_URL (production) or LOOKOUT_AUDIT_JWT_SECRET (HS256, development)');
+  if (secret.length < 32) throw new ConfigError('LOOKOUT_AUDIT_JWT_SECRET must be at least 32 characters (HS256 keys shorter than the hash are brute-forceable)');
+  return { mode: 'hs256', secret: new TextEncoder().encode(secret), issuer, audience };
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+export interface RetentionConfig {
+  databaseUrl: string;
+  retentionDays: number;
+  retentionBatchSize: number;
+}
+
+/** What `npm run audit:retention` needs: the database and the retention settings, no keys. */
+export function loadRetentionConfig(env: Env = process.env): RetentionConfig {
+  if (!env.DATABASE_URL) throw new ConfigError('DATABASE_URL must be set');
+  return {
+    databaseUrl: env.DATABASE_URL,
+    retentionDays: integer(env, 'LOOKOUT_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
+    retentionBatchSize: integer(env, 'LOOKOUT_AUDIT_RETENTION_BATCH', 5000, 1, 1_000_000),
+  };
+}

@@ -1,0 +1,136 @@
+// GET /api/v1/activity/stream: Server-Sent Events of the tenant's new events, with the list filters.
+// Each event's SSE id is its insertion sequence; a client reconnecting with Last-Event-ID first gets what
+// it missed, read from the table, then the live feed. A subscriber that cannot keep up is disconnected
+// once its queue is full (it resumes with Last-Event-ID), so no buffer grows without bound.
+import type { ServerResponse } from 'node:http';
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import { ApiError } from '../domain/errors.js';
+import { parseFilters } from '../domain/filters.js';
+import type { AuditMetrics } from '../metrics.js';
+import { publicEvent, type EventStore, type StoredEvent } from '../store/events.js';
+import type { StreamHub } from '../store/stream-hub.js';
+import type { Principal } from './auth.js';
+
+export interface StreamDeps {
+  store: EventStore;
+  hub: StreamHub;
+  metrics: AuditMetrics;
+  heartbeatMs: number;
+  maxQueued: number;
+  /** Open streams, so shutdown can end them. */
+  open: Set<ServerResponse>;
+}
+
+const REPLAY_PAGE = 500;
+
+export function streamRoute(deps: StreamDeps, requireRead: Middleware): Router {
+  const router = new Router();
+  router.get('/v1/activity/stream', requireRead, async (ctx) => {
+    const { tenantId } = ctx.state.principal as Principal;
+    const filters = parseFilters(ctx.query);
+    const lastEventId = ctx.get('last-event-id');
+    if (lastEventId && !/^\d{1,19}$/.test(lastEventId)) throw new ApiError(400, 'invalid_field', 'Last-Event-ID must be an id this stream sent', 'last-event-id');
+
+    const res = ctx.res;
+    ctx.respond = false;
+    ctx.req.socket.setTimeout(0);
+    ctx.req.socket.setNoDelay(true);
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    const connection = new SseConnection(res, deps.maxQueued, () => deps.metrics.streamDisconnects.add(1, { reason: 'slow_consumer' }));
+
+    // Live events are held while the backlog is replayed, then sent unless the replay already had them.
+    let held: StoredEvent[] | undefined = lastEventId ? [] : undefined;
+    const unsubscribe = deps.hub.subscribe({
+      tenantId,
+      filters,
+      deliver: (event) => (held ? held.push(event) : connection.send(event)),
+    });
+    deps.open.add(res);
+    deps.metrics.streamSubscribers.add(1);
+    const heartbeat = setInterval(() => connection.comment('heartbeat'), deps.heartbeatMs);
+    res.once('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      deps.open.delete(res);
+      deps.metrics.streamSubscribers.add(-1);
+    });
+
+    if (held && lastEventId) {
+      const replayed = new Set<string>();
+      let after = lastEventId;
+      try {
+        for (;;) {
+          const page = await deps.store.replay(tenantId, filters, after, REPLAY_PAGE);
+          for (const event of page) {
+            replayed.add(event.id);
+            connection.send(event);
+          }
+          if (page.length < REPLAY_PAGE || connection.closed) break;
+          after = page.at(-1)!.seq;
+        }
+      } catch {
+        // The database went away mid-replay: end the stream; the client retries with its Last-Event-ID.
+        res.destroy();
+        return;
+      }
+      const live = held;
+      held = undefined;
+      for (const event of live) if (!replayed.has(event.id)) connection.send(event);
+    }
+  });
+  return router;
+}
+
+/** One SSE response with a bounded send queue. */
+class SseConnection {
+  private queue: string[] = [];
+  private waiting = false;
+  closed = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly maxQueued: number,
+    private readonly onSlow: () => void,
+  ) {
+    res.once('close', () => (this.closed = true));
+    res.on('drain', () => this.drain());
+  }
+
+  send(event: StoredEvent): void {
+    this.write(`id: ${event.seq}\nevent: activity\ndata: ${JSON.stringify(publicEvent(event))}\n\n`);
+  }
+
+  comment(text: string): void {
+    // Only when idle: a heartbeat queued behind events says nothing.
+    if (!this.waiting) this.write(`: ${text}\n\n`);
+  }
+
+  private write(frame: string): void {
+    if (this.closed) return;
+    if (this.waiting) {
+      if (this.queue.length >= this.maxQueued) {
+        this.closed = true;
+        this.onSlow();
+        this.res.destroy();
+        return;
+      }
+      this.queue.push(frame);
+      return;
+    }
+    if (!this.res.write(frame)) this.waiting = true;
+  }
+
+  private drain(): void {
+    this.waiting = false;
+    while (this.queue.length > 0 && !this.waiting) {
+      if (!this.res.write(this.queue.shift()!)) this.waiting = true;
+    }
+  }
+}

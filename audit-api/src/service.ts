@@ -1,0 +1,109 @@
+// The audit API service as one unit: database (PostgreSQL, or embedded PGlite without a URL), migrations,
+// HTTP server, stream fan-out, background jobs, and an orderly stop. main.ts runs it for the process;
+// tests run it in-process with their own config. The server listens before the database is ready, so
+// health checks answer while a database that is down at start is retried rather than crash-looped on.
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Knex } from 'knex';
+import type { Logger } from 'winston';
+import { createApp } from './app.js';
+import type { AuditConfig } from './config.js';
+import { scheduleRetention, runRetention } from './jobs/retention.js';
+import { createMetrics } from './metrics.js';
+import { SelfAudit } from './self-audit.js';
+import { openDatabase } from './store/db.js';
+import { EventStore } from './store/events.js';
+import { migrateLatest } from './store/migrations.js';
+import { Notifier } from './store/notifier.js';
+import { Partitions } from './store/partitions.js';
+import { StreamHub } from './store/stream-hub.js';
+
+export interface AuditService {
+  server: Server;
+  /** http://host:port of the listening server. */
+  url: string;
+  knex: Knex;
+  embedded: boolean;
+  /** Resolves once migrations and partitions are in place (retried until the database answers). */
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startService(config: AuditConfig, logger: Logger): Promise<AuditService> {
+  const database = await openDatabase(config.databaseUrl, config.poolMax);
+  if (database.embedded) {
+    logger.warn('no DATABASE_URL: running on embedded PGlite, in memory unless LOOKOUT_AUDIT_PGLITE_DIR is set. For trying the API only: one connection at a time, no cross-replica stream fan-out. Set DATABASE_URL for production.');
+  }
+  const metrics = createMetrics();
+  const partitions = new Partitions(database.knex);
+  const store = new EventStore(database.knex, partitions);
+  const report = (what: string) => (err: unknown) => logger.warn(`${what} failed`, { err: (err as Error).message });
+  const hub = new StreamHub(store, metrics, report('stream read'));
+  const notifier = new Notifier(database.knex, database.embedded ? undefined : database.url, () => hub.wake());
+  const selfAudit = new SelfAudit(store, metrics, report('self-audit write'));
+
+  let ready = false;
+  const { app, streams } = createApp({ config, db: database.knex, embedded: database.embedded, store, notifier, hub, selfAudit, metrics, logger, isReady: () => ready });
+  const server: Server = app.listen(config.port, config.host);
+  await new Promise((resolve) => server.once('listening', resolve));
+  const address = server.address() as AddressInfo;
+  logger.info('audit-api listening', { port: address.port, host: config.host });
+  // SSE streams stay open; ordinary requests should not hang forever on a stuck client.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+
+  const stopRetention = scheduleRetention(
+    async () => {
+      if (!ready) return;
+      const result = await runRetention(database.knex, { retentionDays: config.retentionDays, batchSize: config.retentionBatchSize, dryRun: false }, partitions);
+      metrics.retentionRowsRemoved.add(result.rows_removed);
+      logger.info('retention run', { ...result });
+    },
+    config.retentionIntervalMs,
+    report('retention'),
+  );
+  const partitionTimer = setInterval(() => void partitions.ensureAhead().catch(report('partition maintenance')), 3600_000);
+  partitionTimer.unref();
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    // Stops accepting, lets requests in flight finish, ends streams (clients reconnect elsewhere).
+    server.close();
+    for (const res of streams) {
+      metrics.streamDisconnects.add(1, { reason: 'shutdown' });
+      res.end();
+    }
+    stopRetention();
+    clearInterval(partitionTimer);
+    hub.stop();
+    await selfAudit.stop().catch(() => {});
+    await notifier.stop();
+    await new Promise((resolve) => server.once('close', resolve).closeIdleConnections());
+    await database.close().catch(() => {});
+  };
+  // Migrations and partitions, retried until the database answers.
+  const init = async () => {
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        if (config.migrate) {
+          const applied = await migrateLatest(database.knex);
+          if (applied.length > 0) logger.info('migrations applied', { migrations: applied });
+        }
+        await partitions.ensureAhead();
+        await notifier.start();
+        hub.start();
+        ready = true;
+        logger.info('audit-api ready');
+        return;
+      } catch (err) {
+        logger.warn('database not ready; retrying', { attempt, err: (err as Error).message });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000 * attempt, 10_000)));
+      }
+    }
+  };
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return { server, url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`, knex: database.knex, embedded: database.embedded, ready: init(), stop };
+}
+

@@ -1,0 +1,72 @@
+// Opens the database: PostgreSQL from DATABASE_URL, or, without one, an embedded PGlite served on a
+// loopback socket so the very same pg/knex code path runs (for trying the API only: PGlite serves one
+// connection at a time, so no LISTEN/NOTIFY fan-out and no concurrency worth the name).
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+
+// int8 (seq, counts) stays a string: JavaScript numbers lose precision past 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => value);
+
+export interface Database {
+  knex: Knex;
+  /** Connection string for dedicated clients (the LISTEN connection). */
+  url: string;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export async function openDatabase(databaseUrl: string | undefined, poolMax: number): Promise<Database> {
+  if (databaseUrl) {
+    const knex = createKnex(databaseUrl, poolMax);
+    return { knex, url: databaseUrl, embedded: false, close: () => knex.destroy() };
+  }
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')]);
+  const pglite = await PGlite.create(process.env.LOOKOUT_AUDIT_PGLITE_DIR || undefined);
+  const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0 });
+  await server.start();
+  const conn = server.getServerConn();
+  const url = `postgres://postgres@${conn}/postgres`;
+  const knex = createKnex(url, 1);
+  return {
+    knex,
+    url,
+    embedded: true,
+    async close() {
+      await knex.destroy();
+      await server.stop();
+      await pglite.close();
+    },
+  };
+}
+
+function createKnex(connectionString: string, poolMax: number): Knex {
+  return knexFactory({
+    client: 'pg',
+    connection: {
+      connectionString,
+      // Fail fast when the database is down, so requests get a 503 instead of hanging.
+      connectionTimeoutMillis: 3000,
+      statement_timeout: 15_000,
+      idle_in_transaction_session_timeout: 15_000,
+      application_name: 'lookout-audit-api',
+    },
+    pool: {
+      min: 0,
+      max: poolMax,
+      idleTimeoutMillis: 30_000,
+      // Partition bounds and now() read in UTC whatever the server's TimeZone setting is.
+      afterCreate(conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) {
+        conn.query(`set time zone 'UTC'`).then(() => done(null, conn), (err: Error) => done(err, conn));
+      },
+    },
+    acquireConnectionTimeout: 5000,
+  });
+}
+
+/** True for errors that mean "the database is unreachable or going away" rather than a bad query. */
+export function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; message?: string };
+  if (e?.name === 'KnexTimeoutError') return true;
+  if (e?.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004'].includes(e.code)) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e?.message ?? '');
+}

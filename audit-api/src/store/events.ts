@@ -1,0 +1,268 @@
+// The activity_events repository: idempotent batch insert, keyset pages, replay by insertion order, and
+// the live read of newly committed transactions that the stream hub fans out.
+import type { Knex } from 'knex';
+import type { ActivityFilters } from '../domain/filters.js';
+import type { CursorPosition } from './cursor.js';
+import type { Partitions } from './partitions.js';
+
+/** An event as the API returns it. */
+export interface ActivityEvent {
+  id: string;
+  tenant_id: string;
+  occurred_at: string;
+  received_at: string;
+  action: string;
+  status: 'success' | 'failure';
+  actor: { type: string; id: string; display: string | null };
+  object: { type: string; id: string } | null;
+  request_id: string | null;
+  trace_id: string | null;
+  span_id: string | null;
+  ip_hash: string | null;
+  user_agent: string | null;
+  metadata: Record<string, unknown>;
+}
+
+/** Stored events also carry their insertion sequence (the SSE id). */
+export interface StoredEvent extends ActivityEvent {
+  seq: string;
+}
+
+/** An event ready to store: validated, scrubbed, with tenant and request context filled in. */
+export interface NewEvent {
+  id: string;
+  occurred_at: Date;
+  action: string;
+  status: 'success' | 'failure';
+  actor: { type: string; id: string; display?: string | undefined };
+  object?: { type: string; id: string } | undefined;
+  request_id?: string | undefined;
+  trace_id?: string | undefined;
+  span_id?: string | undefined;
+  ip_hash?: string | undefined;
+  user_agent?: string | undefined;
+  metadata: Record<string, unknown>;
+}
+
+interface Row {
+  id: string;
+  tenant_id: string;
+  occurred_at: string;
+  received_at: string;
+  seq: string;
+  action: string;
+  status: 'success' | 'failure';
+  actor_type: string;
+  actor_id: string;
+  actor_display: string | null;
+  object_type: string | null;
+  object_id: string | null;
+  request_id: string | null;
+  trace_id: string | null;
+  span_id: string | null;
+  ip_hash: string | null;
+  user_agent: string | null;
+  metadata: Record<string, unknown>;
+}
+
+// Timestamps as text to the microsecond: a JavaScript Date would drop the last three digits, and the
+// keyset cursor must compare exactly what is stored.
+const UTC_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+const COLUMNS = `id, tenant_id,
+  to_char(occurred_at at time zone 'UTC', ${UTC_US}) as occurred_at,
+  to_char(received_at at time zone 'UTC', ${UTC_US}) as received_at,
+  seq, action, status, actor_type, actor_id, actor_display, object_type, object_id,
+  request_id, trace_id, span_id, ip_hash, user_agent, metadata`;
+
+const INSERT_COLUMNS = [
+  ['id', 'uuid'],
+  ['occurred_at', 'timestamptz'],
+  ['action', 'text'],
+  ['status', 'text'],
+  ['actor_type', 'text'],
+  ['actor_id', 'text'],
+  ['actor_display', 'text'],
+  ['object_type', 'text'],
+  ['object_id', 'text'],
+  ['request_id', 'text'],
+  ['trace_id', 'text'],
+  ['span_id', 'text'],
+  ['ip_hash', 'text'],
+  ['user_agent', 'text'],
+  ['metadata', 'jsonb'],
+] as const;
+
+// One multi-row insert with one array parameter per column (unnest), however many rows: no parameter
+// limit, one plan, and ON CONFLICT makes a concurrent retry of the same id harmless.
+const INSERT_SQL = `
+  insert into activity_events (tenant_id, ${INSERT_COLUMNS.map(([c]) => c).join(', ')})
+  select ?, * from unnest(${INSERT_COLUMNS.map(([, t]) => `?::${t}[]`).join(', ')})
+  on conflict do nothing
+  returning ${COLUMNS}`;
+
+export class EventStore {
+  constructor(
+    private readonly db: Knex,
+    private readonly partitions: Partitions,
+  ) {}
+
+  /**
+   * Stores a batch in one transaction and returns every event as stored, in the order given. An id the
+   * tenant already has (a retry) returns the stored event and inserts nothing, whatever its occurred_at.
+   */
+  async insert(tenantId: string, events: NewEvent[]): Promise<{ events: StoredEvent[]; inserted: Set<string> }> {
+    await this.partitions.ensureFor(events.map((e) => e.occurred_at));
+    const ids = events.map((e) => e.id);
+    const stored = await this.db.transaction(async (trx) => {
+      // Looked up by (tenant_id, id), the primary key's prefix, across partitions: a retry whose
+      // occurred_at was defaulted to "now" again must still find the first copy.
+      const existing = await trx.raw<{ rows: Row[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, ids]);
+      const byId = new Map(existing.rows.map((row) => [row.id, row]));
+      const fresh = events.filter((e) => !byId.has(e.id));
+      const inserted = new Set<string>();
+      if (fresh.length > 0) {
+        // Arrays with nulls are valid bindings for pg; knex's types only admit arrays of one scalar type.
+        const result = await trx.raw<{ rows: Row[] }>(INSERT_SQL, [tenantId, ...columnArrays(fresh)] as unknown as Knex.RawBinding[]);
+        for (const row of result.rows) inserted.add(row.id);
+        for (const row of result.rows) byId.set(row.id, row);
+        // Lost a race with a concurrent request carrying the same ids: read what it stored.
+        const missing = fresh.filter((e) => !byId.has(e.id)).map((e) => e.id);
+        if (missing.length > 0) {
+          const raced = await trx.raw<{ rows: Row[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, missing]);
+          for (const row of raced.rows) byId.set(row.id, row);
+        }
+      }
+      return { rows: ids.map((id) => byId.get(id)!), inserted };
+    });
+    return { events: stored.rows.map(toEvent), inserted: stored.inserted };
+  }
+
+  /** One page, newest first, strictly after `after`. `next` is set when more rows follow. */
+  async page(tenantId: string, filters: ActivityFilters, limit: number, after?: CursorPosition): Promise<{ events: StoredEvent[]; next: CursorPosition | null }> {
+    const query = this.db
+      .select(this.db.raw(COLUMNS))
+      .from('activity_events')
+      .where('tenant_id', tenantId)
+      .orderBy([
+        { column: 'activity_events.occurred_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .limit(limit + 1);
+    applyFilters(query, filters);
+    if (after) query.whereRaw('(activity_events.occurred_at, id) < (?::timestamptz, ?::uuid)', [after.occurredAt, after.id]);
+    const rows = (await query) as Row[];
+    const more = rows.length > limit;
+    const events = rows.slice(0, limit).map(toEvent);
+    const last = events.at(-1);
+    return { events, next: more && last ? { occurredAt: last.occurred_at, id: last.id } : null };
+  }
+
+  /** Events inserted after sequence `afterSeq`, in insertion order (SSE resume with Last-Event-ID). */
+  async replay(tenantId: string, filters: ActivityFilters, afterSeq: string, limit: number): Promise<StoredEvent[]> {
+    const query = this.db
+      .select(this.db.raw(COLUMNS))
+      .from('activity_events')
+      .where('tenant_id', tenantId)
+      .andWhere('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit);
+    applyFilters(query, filters);
+    return ((await query) as Row[]).map(toEvent);
+  }
+
+  /**
+   * Everything written by transactions with id ≥ `fromTx`, every tenant, with the snapshot's xmin taken
+   * before the read: every transaction below it had finished by then, so all of its rows are in the result.
+   */
+  async committedSince(fromTx: string): Promise<{ xmin: string; rows: (StoredEvent & { tx_id: string })[] }> {
+    return this.db.transaction(
+      async (trx) => {
+        const snapshot = await trx.raw<{ rows: { xmin: string }[] }>(`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`);
+        const result = await trx.raw<{ rows: (Row & { tx_id: string })[] }>(
+          // The received_at bound keeps a long-open transaction elsewhere in the cluster (which holds xmin
+          // back) from making every poll re-read everything since; our own writers finish well within it
+          // (statement and idle-in-transaction timeouts of 15 s).
+          `select ${COLUMNS}, tx_id::text as tx_id from activity_events
+            where tx_id >= ?::xid8 and received_at > now() - interval '2 minutes' order by tx_id, seq`,
+          [fromTx],
+        );
+        return { xmin: snapshot.rows[0]!.xmin, rows: result.rows.map((row) => ({ ...toEvent(row), tx_id: row.tx_id })) };
+      },
+      // READ COMMITTED: the second statement sees everything committed after the xmin was read.
+      { isolationLevel: 'read committed' },
+    );
+  }
+
+  /** The current snapshot's xmin: where a new stream hub starts reading. */
+  async currentXmin(): Promise<string> {
+    const { rows } = await this.db.raw<{ rows: { xmin: string }[] }>(`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`);
+    return rows[0]!.xmin;
+  }
+}
+
+export function applyFilters(query: Knex.QueryBuilder, filters: ActivityFilters): void {
+  if (filters.from) query.where('activity_events.occurred_at', '>=', filters.from);
+  if (filters.to) query.where('activity_events.occurred_at', '<', filters.to);
+  if (filters.action) {
+    if ('exact' in filters.action) query.where('action', filters.action.exact);
+    // LIKE's own wildcards appear in action names (auth.service_account): escape them.
+    else query.whereRaw(`action like ? escape '\\'`, [`${filters.action.prefix.replace(/[\\%_]/g, '\\$&')}%`]);
+  }
+  if (filters.actor_id !== undefined) query.where('actor_id', filters.actor_id);
+  if (filters.object_type !== undefined) query.where('object_type', filters.object_type);
+  if (filters.object_id !== undefined) query.where('object_id', filters.object_id);
+  if (filters.request_id !== undefined) query.where('request_id', filters.request_id);
+  if (filters.trace_id !== undefined) query.where('trace_id', filters.trace_id);
+  if (filters.status !== undefined) query.where('status', filters.status);
+}
+
+function columnArrays(events: NewEvent[]): (string | null)[][] {
+  const columns: (string | null)[][] = INSERT_COLUMNS.map(() => []);
+  for (const e of events) {
+    const values = [
+      e.id,
+      e.occurred_at.toISOString(),
+      e.action,
+      e.status,
+      e.actor.type,
+      e.actor.id,
+      e.actor.display ?? null,
+      e.object?.type ?? null,
+      e.object?.id ?? null,
+      e.request_id ?? null,
+      e.trace_id ?? null,
+      e.span_id ?? null,
+      e.ip_hash ?? null,
+      e.user_agent ?? null,
+      JSON.stringify(e.metadata),
+    ];
+    values.forEach((value, i) => columns[i]!.push(value));
+  }
+  return columns;
+}
+
+function toEvent(row: Row): StoredEvent {
+  return {
+    id: row.id,
+    tenant_id: row.tenant_id,
+    occurred_at: row.occurred_at,
+    received_at: row.received_at,
+    seq: row.seq,
+    action: row.action,
+    status: row.status,
+    actor: { type: row.actor_type, id: row.actor_id, display: row.actor_display },
+    object: row.object_type !== null && row.object_id !== null ? { type: row.object_type, id: row.object_id } : null,
+    request_id: row.request_id,
+    trace_id: row.trace_id,
+    span_id: row.span_id,
+    ip_hash: row.ip_hash,
+    user_agent: row.user_agent,
+    metadata: row.metadata,
+  };
+}
+
+/** The API form: without the internal sequence. */
+export function publicEvent(event: StoredEvent): ActivityEvent {
+  const { seq: _seq, ...rest } = event;
+  return rest;
+}
