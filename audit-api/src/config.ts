@@ -14,6 +14,8 @@ export interface AuditConfig {
   ipHmacKey: Buffer;
   /** Signs pagination cursors so a forged or another tenant's cursor is refused. */
   cursorKey: Buffer;
+  /** Data directory of the embedded PGlite (no DATABASE_URL); in memory when undefined. */
+  pgliteDir: string | undefined;
   migrate: boolean;
   trustProxy: boolean;
   retentionDays: number;
@@ -48,6 +50,7 @@ export function loadConfig(env: Env = process.env): AuditConfig {
     host: env.LOOKOUT_AUDIT_HOST ?? '0.0.0.0',
     auth: authConfig(env),
     ipHmacKey: Buffer.from(ipHmacKey),
+    pgliteDir: env.LOOKOUT_AUDIT_PGLITE_DIR || undefined,
     cursorKey: Buffer.from(env.LOOKOUT_AUDIT_CURSOR_KEY ?? `cursor:${ipHmacKey}`),
     migrate: boolean(env, 'LOOKOUT_AUDIT_MIGRATE', true),
     trustProxy: boolean(env, 'LOOKOUT_AUDIT_TRUST_PROXY', false),

@@ -18,6 +18,9 @@ import { Notifier } from './store/notifier.js';
 import { Partitions } from './store/partitions.js';
 import { StreamHub } from './store/stream-hub.js';
 
+/** How long requests in flight may take to finish at shutdown before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
 export interface AuditService {
   server: Server;
   /** http://host:port of the listening server. */
@@ -30,7 +33,8 @@ export interface AuditService {
 }
 
 export async function startService(config: AuditConfig, logger: Logger): Promise<AuditService> {
-  const database = await openDatabase(config.databaseUrl, config.poolMax);
+  // knex's connection warnings (a database that is down) become structured log lines.
+  const database = await openDatabase(config.databaseUrl, config.poolMax, (level, message) => logger.log(level, 'database connection', { err: message }), config.pgliteDir);
   if (database.embedded) {
     logger.warn('no DATABASE_URL: running on embedded PGlite, in memory unless LOOKOUT_AUDIT_PGLITE_DIR is set. For trying the API only: one connection at a time, no cross-replica stream fan-out. Set DATABASE_URL for production.');
   }
@@ -69,8 +73,10 @@ export async function startService(config: AuditConfig, logger: Logger): Promise
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    // Stops accepting, lets requests in flight finish, ends streams (clients reconnect elsewhere).
-    server.close();
+    // Stops accepting, lets requests in flight finish (for a bounded time), ends streams (clients
+    // reconnect elsewhere). The promise is taken now: 'close' may fire before the awaits below are done.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const forceClose = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
     for (const res of streams) {
       metrics.streamDisconnects.add(1, { reason: 'shutdown' });
       res.end();
@@ -80,7 +86,9 @@ export async function startService(config: AuditConfig, logger: Logger): Promise
     hub.stop();
     await selfAudit.stop().catch(() => {});
     await notifier.stop();
-    await new Promise((resolve) => server.once('close', resolve).closeIdleConnections());
+    server.closeIdleConnections();
+    await closed;
+    clearTimeout(forceClose);
     await database.close().catch(() => {});
   };
   // Migrations and partitions, retried until the database answers.

@@ -28,10 +28,11 @@ export function errorHandler(logger: Logger): Middleware {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (isUnavailable(err)) return new ApiError(503, 'database_unavailable', 'the audit database is unavailable; retry later');
-  // Body parser errors (co-body / raw-body) carry a status and a type.
+  // Body parser errors carry a status: raw-body's have a type, @koa/bodyparser's JSON errors are
+  // SyntaxErrors with status 400 (and no `expose`).
   const e = err as { status?: number; type?: string; expose?: boolean; message?: string };
   if (e?.type === 'entity.too.large') return new ApiError(413, 'payload_too_large', 'request body too large', 'body');
-  if (e?.type === 'entity.parse.failed' || (e?.status === 400 && e?.expose)) return new ApiError(400, 'invalid_json', 'request body is not valid JSON', 'body');
+  if (e?.type === 'entity.parse.failed' || (e?.status === 400 && (e?.expose || err instanceof SyntaxError))) return new ApiError(400, 'invalid_json', 'request body is not valid JSON', 'body');
   if (e?.status === 415) return new ApiError(415, 'unsupported_media_type', 'send JSON with Content-Type: application/json', 'content-type');
   return new ApiError(500, 'internal_error', 'internal error');
 }

@@ -23,10 +23,7 @@ export function requestEvent(ctx: Context, input: ActivityEventInput, options: R
   if (occurredAt.getTime() < Date.now() - options.retentionDays * 86_400_000) {
     throw new ApiError(400, 'invalid_field', `occurred_at is older than the retention period of ${options.retentionDays} days`, `${path}occurred_at`);
   }
-  // The caller's span (the parent in traceparent) is the operation the event belongs to.
-  const traceparent = TRACEPARENT.exec(ctx.get('traceparent'));
-  const userAgent = ctx.get('user-agent');
-  if (userAgent.length > MAX_USER_AGENT) throw new ApiError(400, 'field_too_long', `User-Agent is longer than ${MAX_USER_AGENT} characters`, 'user-agent');
+  const request = requestFields(ctx, options);
   return {
     id: input.id ?? uuidv7(),
     occurred_at: occurredAt,
@@ -34,11 +31,42 @@ export function requestEvent(ctx: Context, input: ActivityEventInput, options: R
     status: input.status,
     actor: input.actor,
     object: input.object,
-    request_id: input.request_id ?? currentRequestId() ?? (ctx.get('x-request-id') || undefined),
-    trace_id: input.trace_id ?? traceparent?.[1],
-    span_id: input.span_id ?? (input.trace_id ? undefined : traceparent?.[2]),
-    ip_hash: ctx.ip ? hashIp(options.ipHmacKey, ctx.ip) : undefined,
-    user_agent: userAgent ? scrubText(userAgent) : undefined,
+    request_id: input.request_id ?? request.requestId,
+    trace_id: input.trace_id ?? request.traceId,
+    span_id: input.span_id ?? (input.trace_id ? undefined : request.spanId),
+    ip_hash: request.ipHash,
+    user_agent: request.userAgent,
     metadata: input.metadata,
+    idWithoutTime: input.id !== undefined && input.occurred_at === undefined,
   };
+}
+
+interface RequestFields {
+  requestId: string | undefined;
+  traceId: string | undefined;
+  spanId: string | undefined;
+  ipHash: string | undefined;
+  userAgent: string | undefined;
+}
+
+// Worked out once per request, not once per event: a batch of 1000 would otherwise compute the same
+// HMAC and scrub the same User-Agent a thousand times.
+const perRequest = new WeakMap<Context, RequestFields>();
+
+function requestFields(ctx: Context, options: RequestEventOptions): RequestFields {
+  let fields = perRequest.get(ctx);
+  if (fields) return fields;
+  // The caller's span (the parent in traceparent) is the operation the event belongs to.
+  const traceparent = TRACEPARENT.exec(ctx.get('traceparent'));
+  const userAgent = ctx.get('user-agent');
+  if (userAgent.length > MAX_USER_AGENT) throw new ApiError(400, 'field_too_long', `User-Agent is longer than ${MAX_USER_AGENT} characters`, 'user-agent');
+  fields = {
+    requestId: currentRequestId() ?? (ctx.get('x-request-id') || undefined),
+    traceId: traceparent?.[1],
+    spanId: traceparent?.[2],
+    ipHash: ctx.ip ? hashIp(options.ipHmacKey, ctx.ip) : undefined,
+    userAgent: userAgent ? scrubText(userAgent) : undefined,
+  };
+  perRequest.set(ctx, fields);
+  return fields;
 }

@@ -8,7 +8,7 @@ import type { Middleware } from 'koa';
 import { ApiError } from '../domain/errors.js';
 import { parseFilters } from '../domain/filters.js';
 import type { AuditMetrics } from '../metrics.js';
-import { publicEvent, type EventStore, type StoredEvent } from '../store/events.js';
+import { LIVE_WINDOW_MS, publicEvent, type EventStore, type StoredEvent } from '../store/events.js';
 import type { StreamHub } from '../store/stream-hub.js';
 import type { Principal } from './auth.js';
 
@@ -23,6 +23,8 @@ export interface StreamDeps {
 }
 
 const REPLAY_PAGE = 500;
+// The hub's live window, doubled: received_at is the database's clock, Date.now() ours.
+const REPLAYED_KEPT_MS = 2 * LIVE_WINDOW_MS;
 
 export function streamRoute(deps: StreamDeps, requireRead: Middleware): Router {
   const router = new Router();
@@ -32,7 +34,27 @@ export function streamRoute(deps: StreamDeps, requireRead: Middleware): Router {
     const lastEventId = ctx.get('last-event-id');
     if (lastEventId && !/^\d{1,19}$/.test(lastEventId)) throw new ApiError(400, 'invalid_field', 'Last-Event-ID must be an id this stream sent', 'last-event-id');
 
+    // Subscribed before the response starts: whatever is committed once the client sees the stream open
+    // reaches it. Events arriving before the headers, or during a replay, are held, then sent in order.
+    let connection!: SseConnection;
+    let held: StoredEvent[] | undefined = [];
+    // Replayed events the hub may still deliver live (it reads recent commits on its own schedule):
+    // each is skipped once when it comes. Only those received within the hub's window are kept.
+    const replayed = new Map<string, number>();
+    const live = (event: StoredEvent) => {
+      if (replayed.delete(event.id)) return;
+      connection.send(event);
+    };
+    const unsubscribe = await deps.hub.subscribe({
+      tenantId,
+      filters,
+      deliver: (event) => (held ? held.push(event) : live(event)),
+    });
     const res = ctx.res;
+    if (res.destroyed) {
+      unsubscribe();
+      return;
+    }
     ctx.respond = false;
     ctx.req.socket.setTimeout(0);
     ctx.req.socket.setNoDelay(true);
@@ -43,18 +65,14 @@ export function streamRoute(deps: StreamDeps, requireRead: Middleware): Router {
       'x-accel-buffering': 'no',
     });
     res.write('retry: 2000\n\n');
-    const connection = new SseConnection(res, deps.maxQueued, () => deps.metrics.streamDisconnects.add(1, { reason: 'slow_consumer' }));
-
-    // Live events are held while the backlog is replayed, then sent unless the replay already had them.
-    let held: StoredEvent[] | undefined = lastEventId ? [] : undefined;
-    const unsubscribe = deps.hub.subscribe({
-      tenantId,
-      filters,
-      deliver: (event) => (held ? held.push(event) : connection.send(event)),
-    });
+    connection = new SseConnection(res, deps.maxQueued, () => deps.metrics.streamDisconnects.add(1, { reason: 'slow_consumer' }));
     deps.open.add(res);
     deps.metrics.streamSubscribers.add(1);
-    const heartbeat = setInterval(() => connection.comment('heartbeat'), deps.heartbeatMs);
+    const heartbeat = setInterval(() => {
+      connection.comment('heartbeat');
+      const expired = Date.now() - REPLAYED_KEPT_MS;
+      for (const [id, receivedAt] of replayed) if (receivedAt < expired) replayed.delete(id);
+    }, deps.heartbeatMs);
     res.once('close', () => {
       clearInterval(heartbeat);
       unsubscribe();
@@ -62,14 +80,15 @@ export function streamRoute(deps: StreamDeps, requireRead: Middleware): Router {
       deps.metrics.streamSubscribers.add(-1);
     });
 
-    if (held && lastEventId) {
-      const replayed = new Set<string>();
+    if (lastEventId) {
       let after = lastEventId;
       try {
         for (;;) {
           const page = await deps.store.replay(tenantId, filters, after, REPLAY_PAGE);
+          const recent = Date.now() - REPLAYED_KEPT_MS;
           for (const event of page) {
-            replayed.add(event.id);
+            const receivedAt = Date.parse(event.received_at);
+            if (receivedAt >= recent) replayed.set(event.id, receivedAt);
             connection.send(event);
           }
           if (page.length < REPLAY_PAGE || connection.closed) break;
@@ -80,10 +99,10 @@ export function streamRoute(deps: StreamDeps, requireRead: Middleware): Router {
         res.destroy();
         return;
       }
-      const live = held;
-      held = undefined;
-      for (const event of live) if (!replayed.has(event.id)) connection.send(event);
     }
+    const waiting = held;
+    held = undefined;
+    for (const event of waiting) live(event);
   });
   return router;
 }

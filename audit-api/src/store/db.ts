@@ -15,18 +15,21 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export async function openDatabase(databaseUrl: string | undefined, poolMax: number): Promise<Database> {
+/** Where knex's own warnings go (connection errors while the database is down); default: dropped. */
+export type KnexLog = (level: 'warn' | 'error', message: string) => void;
+
+export async function openDatabase(databaseUrl: string | undefined, poolMax: number, log: KnexLog = () => {}, pgliteDir?: string): Promise<Database> {
   if (databaseUrl) {
-    const knex = createKnex(databaseUrl, poolMax);
+    const knex = createKnex(databaseUrl, poolMax, log);
     return { knex, url: databaseUrl, embedded: false, close: () => knex.destroy() };
   }
   const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')]);
-  const pglite = await PGlite.create(process.env.LOOKOUT_AUDIT_PGLITE_DIR || undefined);
+  const pglite = await PGlite.create(pgliteDir);
   const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0 });
   await server.start();
   const conn = server.getServerConn();
   const url = `postgres://postgres@${conn}/postgres`;
-  const knex = createKnex(url, 1);
+  const knex = createKnex(url, 1, log);
   return {
     knex,
     url,
@@ -39,8 +42,16 @@ export async function openDatabase(databaseUrl: string | undefined, poolMax: num
   };
 }
 
-function createKnex(connectionString: string, poolMax: number): Knex {
+function createKnex(connectionString: string, poolMax: number, log: KnexLog): Knex {
+  const text = (message: unknown) => (message instanceof Error ? message.message : String(message));
   return knexFactory({
+    // knex prints to the console by default; the service's structured logger takes it instead.
+    log: {
+      warn: (message: unknown) => log('warn', text(message)),
+      error: (message: unknown) => log('error', text(message)),
+      deprecate: (method: string, alternative: string) => log('warn', `knex: ${method} is deprecated, use ${alternative}`),
+      debug: () => {},
+    },
     client: 'pg',
     connection: {
       connectionString,

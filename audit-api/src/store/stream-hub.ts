@@ -17,7 +17,8 @@ export class StreamHub {
   private readonly byTenant = new Map<string, Set<Subscriber>>();
   private cursor: bigint | undefined;
   private readonly delivered = new Set<string>();
-  private polling = false;
+  /** The poll loop in progress, if any; wake() during it makes it go round once more. */
+  private running: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
 
@@ -43,28 +44,38 @@ export class StreamHub {
     return n;
   }
 
-  /** Starts delivering to `subscriber`; call the returned function to stop. */
-  subscribe(subscriber: Subscriber): () => void {
+  /**
+   * Starts delivering to `subscriber`; call the returned function to stop. Resolves once the hub reads
+   * from a point no later than this call: every event committed after it resolves reaches the subscriber.
+   * (With no subscribers the hub has no cursor; one taken lazily at the next poll would start after any
+   * transaction that committed in between, and the new subscriber would miss it.)
+   */
+  async subscribe(subscriber: Subscriber): Promise<() => void> {
     let set = this.byTenant.get(subscriber.tenantId);
     if (!set) this.byTenant.set(subscriber.tenantId, (set = new Set()));
     set.add(subscriber);
-    return () => {
+    const unsubscribe = () => {
       set.delete(subscriber);
       if (set.size === 0) this.byTenant.delete(subscriber.tenantId);
     };
+    if (this.cursor === undefined) {
+      // A poll pass that starts after the subscriber was added sets the cursor before it reads.
+      this.wake();
+      await this.running;
+    }
+    return unsubscribe;
   }
 
   /** Something was committed (here or on another replica): read it soon. */
   wake(): void {
-    if (this.polling) {
+    if (this.running) {
       this.again = true;
       return;
     }
-    void this.poll();
+    this.running = this.poll().finally(() => (this.running = undefined));
   }
 
   private async poll(): Promise<void> {
-    this.polling = true;
     try {
       do {
         this.again = false;
@@ -94,8 +105,6 @@ export class StreamHub {
       } while (this.again);
     } catch (err) {
       this.onError(err);
-    } finally {
-      this.polling = false;
     }
   }
 }
