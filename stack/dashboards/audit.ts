@@ -1,0 +1,103 @@
+// Audit: the audit API's write path, stream and retention, and the latest events straight from PostgreSQL.
+import { DashboardBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { BigValueGraphMode, ReduceDataOptionsBuilder } from '@grafana/grafana-foundation-sdk/common';
+import { PanelBuilder as StatPanel } from '@grafana/grafana-foundation-sdk/stat';
+import { PanelBuilder as TablePanel } from '@grafana/grafana-foundation-sdk/table';
+import { SqlQueryBuilder, dashboardUids, datasources, exploreUrl, lookoutDashboard, prom, size, thresholds, timeseries } from './shared.js';
+
+export const latestEventsSql =
+  'select occurred_at, tenant_id, action, status, actor_id, object_type, object_id, request_id, trace_id' +
+  ' from activity_events where $__timeFilter(occurred_at) order by occurred_at desc limit 100';
+
+// Clicking a trace id opens that trace in Tempo; `${__value.raw}` is the cell's value.
+const traceLink = {
+  title: 'Open trace ${__value.raw} in Tempo',
+  url: exploreUrl(datasources.tempo, { queryType: 'traceql', query: '${__value.raw}' }),
+  targetBlank: false,
+};
+
+const latency = (q: number, metric: string): string =>
+  `histogram_quantile(${q}, sum by (le) (rate(${metric}_bucket[$__rate_interval])))`;
+
+export function audit(): DashboardBuilder {
+  return lookoutDashboard(
+    dashboardUids.audit,
+    'Audit',
+    'The audit API: events written by action and status, rejected writes, write latency, the live stream, retention, and the latest stored events.',
+  )
+    .withRow(new RowBuilder('Writes'))
+    .withPanel(
+      timeseries('Events written by action and status', 'Audit events stored per second, by action and status.', 'cps', size.third).withTarget(
+        prom('A', 'sum by (action, status) (rate(lookout_audit_events_written_total[$__rate_interval]))', '{{action}} {{status}}'),
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'Write failures by reason',
+        'Writes the audit API rejected or could not store, per second. database_unavailable and error page; the others are client mistakes or limits.',
+        'cps',
+        size.third,
+      ).withTarget(prom('A', 'sum by (reason) (rate(lookout_audit_write_failures_total[$__rate_interval]))', '{{reason}}')),
+    )
+    .withPanel(
+      timeseries('Auth failures by reason', 'Requests to the audit API refused for authentication or authorization, per second.', 'cps', size.third).withTarget(
+        prom('A', 'sum by (reason) (rate(lookout_audit_auth_failures_total[$__rate_interval]))', '{{reason}}'),
+      ),
+    )
+    .withPanel(
+      timeseries('Write latency p50 / p99', 'Time to validate and store one write request, from the lookout_audit_write_duration_seconds histogram.', 's', size.half)
+        .withTarget(prom('A', latency(0.5, 'lookout_audit_write_duration_seconds'), 'p50').exemplar(true))
+        .withTarget(prom('B', latency(0.99, 'lookout_audit_write_duration_seconds'), 'p99').exemplar(true)),
+    )
+    .withPanel(
+      timeseries('Batch size p50 / p99', 'Events per write request.', 'short', size.half)
+        .withTarget(prom('A', latency(0.5, 'lookout_audit_batch_size'), 'p50'))
+        .withTarget(prom('B', latency(0.99, 'lookout_audit_batch_size'), 'p99')),
+    )
+    .withRow(new RowBuilder('Stream and retention'))
+    .withPanel(
+      timeseries('Stream subscribers', 'Clients connected to the live audit event stream.', 'short', size.quarter).withTarget(
+        prom('A', 'sum(lookout_audit_stream_subscribers)', 'subscribers'),
+      ),
+    )
+    .withPanel(
+      timeseries('Stream lag p99', 'p99 time from an event being stored to it reaching a stream subscriber.', 's', size.quarter)
+        .withTarget(prom('A', latency(0.99, 'lookout_audit_stream_lag_seconds'), 'p99'))
+        .thresholds(
+          thresholds([
+            [null, 'green'],
+            [5, 'orange'],
+          ]),
+        ),
+    )
+    .withPanel(
+      timeseries('Stream disconnects by reason', 'Stream subscribers dropped per second, by reason.', 'cps', size.quarter).withTarget(
+        prom('A', 'sum by (reason) (rate(lookout_audit_stream_disconnects_total[$__rate_interval]))', '{{reason}}'),
+      ),
+    )
+    .withPanel(
+      new StatPanel()
+        .title('Retention rows removed')
+        .description('Audit events deleted by the retention job over the selected time range.')
+        .datasource(datasources.prometheus)
+        .unit('short')
+        .span(size.quarter)
+        .height(size.height)
+        .graphMode(BigValueGraphMode.None)
+        .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
+        .withTarget(prom('A', 'sum(increase(lookout_audit_retention_rows_removed_total[$__range]))', 'rows removed').instant()),
+    )
+    .withRow(new RowBuilder('Latest events'))
+    .withPanel(
+      new TablePanel()
+        .title('Latest audit events')
+        .description('The 100 newest events in the selected range, read from the audit database with the read-only role. Click a trace id to open the trace.')
+        .datasource(datasources.auditPostgres)
+        .unit('none')
+        .span(size.full)
+        .height(size.height + 4)
+        .filterable(true)
+        .withTarget(new SqlQueryBuilder('A', latestEventsSql))
+        .overrideByName('trace_id', [{ id: 'links', value: [traceLink] }]),
+    );
+}

@@ -1,0 +1,83 @@
+// Runtime: the Node.js process behind each service instance (event loop, heap, GC, CPU, memory).
+import { DashboardBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { dashboardUids, labelVariable, lookoutDashboard, prom, serviceVariable, size, thresholds, timeseries } from './shared.js';
+
+const selector = 'service_name=~"$service", instance=~"$instance"';
+const perInstance = '{{service_name}} {{instance}}';
+
+export function runtime(): DashboardBuilder {
+  return lookoutDashboard(
+    dashboardUids.runtime,
+    'Runtime',
+    'Node.js runtime health per service instance: event loop delay and utilization, V8 heap, garbage collection, CPU and resident memory.',
+  )
+    .withVariable(serviceVariable())
+    .withVariable(labelVariable('instance', 'instance', 'process_uptime_seconds{service_name=~"$service"}'))
+    .withRow(new RowBuilder('Event loop'))
+    .withPanel(
+      timeseries(
+        'Event loop delay p99',
+        'p99 delay of the event loop per instance: how long a ready callback waited. Sustained values above 100ms mean blocked handlers.',
+        's',
+      )
+        .withTarget(prom('A', `max by (service_name, instance) (nodejs_eventloop_delay_p99_seconds{${selector}})`, `${perInstance} p99`))
+        .withTarget(prom('B', `max by (service_name, instance) (nodejs_eventloop_delay_p50_seconds{${selector}})`, `${perInstance} p50`))
+        .thresholds(
+          thresholds([
+            [null, 'green'],
+            [0.1, 'orange'],
+            [0.5, 'red'],
+          ]),
+        ),
+    )
+    .withPanel(
+      timeseries(
+        'Event loop utilization',
+        'Share of time the event loop was busy rather than idle, per instance. Near 100% the process is CPU-bound on one thread.',
+        'percentunit',
+      )
+        .withTarget(prom('A', `max by (service_name, instance) (nodejs_eventloop_utilization_ratio{${selector}})`, perInstance))
+        .min(0)
+        .max(1),
+    )
+    .withRow(new RowBuilder('Memory and GC'))
+    .withPanel(
+      timeseries('Heap used', 'V8 heap in use per instance, all heap spaces summed. A rising floor after GC suggests a leak.', 'bytes', size.third).withTarget(
+        prom('A', `sum by (service_name, instance) (v8js_memory_heap_used_bytes{${selector}})`, perInstance),
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'GC time',
+        'Seconds spent in garbage collection per second of wall time, per instance and GC type (0.1 = 10% of the time).',
+        'percentunit',
+        size.third,
+      ).withTarget(
+        prom(
+          'A',
+          `sum by (service_name, instance, v8js_gc_type) (rate(v8js_gc_duration_seconds_sum{${selector}}[$__rate_interval]))`,
+          `${perInstance} {{v8js_gc_type}}`,
+        ),
+      ),
+    )
+    .withPanel(
+      timeseries('RSS', 'Resident set size of the process per instance: heap, code, stacks and native buffers.', 'bytes', size.third).withTarget(
+        prom('A', `max by (service_name, instance) (process_memory_usage_bytes{${selector}})`, perInstance),
+      ),
+    )
+    .withRow(new RowBuilder('CPU'))
+    .withPanel(
+      timeseries('CPU', 'CPU time used per second per instance, user and system together (1.0 = one full core).', 'percentunit', size.half).withTarget(
+        prom('A', `sum by (service_name, instance) (rate(process_cpu_time_seconds_total{${selector}}[$__rate_interval]))`, perInstance),
+      ),
+    )
+    .withPanel(
+      timeseries('CPU by mode', 'CPU time used per second per instance, split into user and system mode.', 'percentunit', size.half).withTarget(
+        prom(
+          'A',
+          `sum by (service_name, instance, cpu_mode) (rate(process_cpu_time_seconds_total{${selector}}[$__rate_interval]))`,
+          `${perInstance} {{cpu_mode}}`,
+        ),
+      ),
+    );
+}
