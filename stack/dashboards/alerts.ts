@@ -18,6 +18,20 @@ const ERROR_BUDGET = 0.001;
 const burnRate = (refId: string, window: string) =>
   prom(refId, `service:http_server_errors:ratio_rate${window}{service=~"$service"} / ${ERROR_BUDGET}`, `{{service}} ${window}`);
 
+/** The burn rate over each window (refIds A, B, …), with the rule's two thresholds drawn dashed. */
+const burnRatePanel = (title: string, description: string, windows: string[], [warn, page]: [number, number]) =>
+  windows
+    .reduce((panel, window, i) => panel.withTarget(burnRate(String.fromCharCode(65 + i), window)), timeseries(title, description, 'suffix:x'))
+    .thresholds(
+      thresholds([
+        [null, 'green'],
+        [warn, 'orange'],
+        [page, 'red'],
+      ]),
+    )
+    .thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed))
+    .min(0);
+
 const severityStat = (severity: 'critical' | 'warning', color: string): StatPanel =>
   new StatPanel()
     .title(`Firing ${severity}`)
@@ -70,44 +84,20 @@ export function alerts(): DashboardBuilder {
     )
     .withRow(new RowBuilder('Error budget burn rate (SLO 99.9%)'))
     .withPanel(
-      timeseries(
+      burnRatePanel(
         'Burn rate, fast windows',
         'Error ratio divided by the 0.1% budget. ServiceErrorBudgetBurnFast pages at 14.4x over 1h and 5m, or 6x over 6h and 30m.',
-        'suffix:x',
-      )
-        .withTarget(burnRate('A', '5m'))
-        .withTarget(burnRate('B', '30m'))
-        .withTarget(burnRate('C', '1h'))
-        .withTarget(burnRate('D', '6h'))
-        .thresholds(
-          thresholds([
-            [null, 'green'],
-            [6, 'orange'],
-            [14.4, 'red'],
-          ]),
-        )
-        .thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed))
-        .min(0),
+        ['5m', '30m', '1h', '6h'],
+        [6, 14.4],
+      ),
     )
     .withPanel(
-      timeseries(
+      burnRatePanel(
         'Burn rate, slow windows',
         'Error ratio divided by the 0.1% budget. ServiceErrorBudgetBurnSlow opens a ticket at 3x over 1d and 2h, or 1x over 3d and 6h.',
-        'suffix:x',
-      )
-        .withTarget(burnRate('A', '2h'))
-        .withTarget(burnRate('B', '6h'))
-        .withTarget(burnRate('C', '1d'))
-        .withTarget(burnRate('D', '3d'))
-        .thresholds(
-          thresholds([
-            [null, 'green'],
-            [1, 'orange'],
-            [3, 'red'],
-          ]),
-        )
-        .thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed))
-        .min(0),
+        ['2h', '6h', '1d', '3d'],
+        [1, 3],
+      ),
     )
     .withRow(new RowBuilder('Rules'))
     .withPanel(
