@@ -1,64 +1,34 @@
 // The service as `npm start` runs it: compiled, with @lookout/agent preloaded, exporting to a real
 // OTLP/gRPC receiver; migrations applied at start; SIGTERM ends it cleanly. And the embedded PGlite mode.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'mocha';
 import { OtlpReceiver } from '../../agent/test/fixtures/otlp-receiver.js';
-import { call, eventually } from './fixtures/http.js';
+import { spawnNode } from '../../agent/test/fixtures/spawn-app.js';
+import { call } from './fixtures/http.js';
 import { createTestDatabase, type TestDatabase } from './fixtures/database.js';
 import { IP_HMAC_KEY } from './fixtures/service.js';
 import { JWT_SECRET, token } from './fixtures/tokens.js';
 
 const AUDIT_DIR = fileURLToPath(new URL('../', import.meta.url));
 
-interface Spawned {
-  child: ChildProcess;
-  url: string;
-  lines: Record<string, unknown>[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function spawnService(env: Record<string, string | undefined>): Promise<Spawned> {
-  const child = spawn(process.execPath, ['--import', '@lookout/agent/register', 'dist/src/main.js'], {
+/** The service as `npm start` runs it, once it has said it is ready. */
+async function spawnService(env: Record<string, string | undefined>) {
+  const app = await spawnNode(['--import', '@lookout/agent/register', 'dist/src/main.js'], {
     cwd: AUDIT_DIR,
+    name: 'audit-api',
+    port: (line) => (line.message === 'audit-api listening' && typeof line.port === 'number' ? line.port : undefined),
     env: {
-      PATH: process.env.PATH,
       PORT: '0',
       LOOKOUT_AUDIT_HOST: '127.0.0.1',
       LOOKOUT_AUDIT_JWT_SECRET: JWT_SECRET,
       LOOKOUT_AUDIT_IP_HMAC_KEY: IP_HMAC_KEY,
       OTEL_SERVICE_NAME: 'audit-api',
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-      OTEL_BLRP_SCHEDULE_DELAY: '100',
-      OTEL_METRIC_EXPORT_INTERVAL: '500',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const lines: Record<string, unknown>[] = [];
-  let stderr = '';
-  let partial = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    partial += chunk;
-    let nl: number;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        lines.push({ message: line });
-      }
-    }
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  let done = false;
-  void exited.then(() => (done = true));
-  const listening = await eventually(() => (done ? Promise.reject(new Error(`service exited:\n${stderr}`)) : lines.find((l) => l.message === 'audit-api listening')), 20_000, 'listening');
-  await eventually(() => (done ? Promise.reject(new Error(`service exited:\n${stderr}`)) : lines.find((l) => l.message === 'audit-api ready')), 20_000, `ready (stderr: ${stderr})`);
-  return { child, url: `http://127.0.0.1:${listening.port as number}`, lines, exited };
+  await app.waitForLine((l) => l.message === 'audit-api ready', 20_000);
+  return app;
 }
 
 describe('the audit-api process (npm start: compiled, agent preloaded)', function () {
@@ -79,7 +49,7 @@ describe('the audit-api process (npm start: compiled, agent preloaded)', functio
   it('applies migrations at start, is traced, measured and logged by the agent, and exits 0 on SIGTERM', async () => {
     const svc = await spawnService({ DATABASE_URL: db.url, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
     try {
-      assert.ok(svc.lines.some((l) => l.message === 'migrations applied'));
+      await svc.waitForLine((l) => l.message === 'migrations applied');
       const writer = await token({ tenant: 'tenant-p', scope: 'activity:write' });
       const res = await call(svc.url, 'POST', '/api/v1/activity', {
         token: writer,
@@ -94,8 +64,7 @@ describe('the audit-api process (npm start: compiled, agent preloaded)', functio
       // The insert is a child of the request, through knex/pg instrumentation.
       await receiver.waitFor('db span', () => receiver.spans.find((s) => s.traceId === span.traceId && s.attributes['db.system.name'] === 'postgresql'));
 
-      const line = svc.lines.find((l) => l.activity_event_id === res.body.data.id)!;
-      assert.ok(line, 'a log line carries activity_event_id');
+      const line = await svc.waitForLine((l) => l.activity_event_id === res.body.data.id);
       assert.equal(line.trace_id, span.traceId);
       assert.equal(line.request_id, 'proc-req-1');
 
@@ -114,7 +83,7 @@ describe('the audit-api process (npm start: compiled, agent preloaded)', functio
   it('runs on embedded PGlite without DATABASE_URL, and says so', async () => {
     const svc = await spawnService({ DATABASE_URL: undefined, OTEL_SDK_DISABLED: 'true' });
     try {
-      assert.ok(svc.lines.some((l) => String(l.message).includes('embedded PGlite')));
+      await svc.waitForLine((l) => String(l.message).includes('embedded PGlite'));
       const writer = await token({ tenant: 'tenant-g', scope: 'activity:write activity:read' });
       const res = await call(svc.url, 'POST', '/api/v1/activity/batch', {
         token: writer,

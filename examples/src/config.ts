@@ -1,0 +1,150 @@
+// Environment → typed settings for every example service, validated once at start with clear messages.
+// The agent reads its own variables (OTEL_*, LOOKOUT_AUDIT_URL); these are the services' own.
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+export interface Listen {
+  host: string;
+  port: number;
+}
+
+export interface ApiKey {
+  tenant: string;
+  user: string;
+}
+
+export interface GatewayConfig extends Listen {
+  runsUrl: URL;
+  /** API key → the tenant and user it stands for. */
+  apiKeys: Map<string, ApiKey>;
+  upstreamTimeoutMs: number;
+}
+
+export interface RunsConfig extends Listen {
+  databaseUrl: string;
+  workerUrl: URL;
+  /** Signs the per-tenant tokens the audit client sends (the audit API's HS256 secret). */
+  auditJwtSecret: string | undefined;
+}
+
+export interface WorkerConfig extends Listen {
+  runsUrl: URL;
+  concurrency: number;
+  maxQueued: number;
+  /** Simulated work per run: uniformly between these, in ms. */
+  workMs: [number, number];
+  /** Share of runs that fail as a business outcome (workflow.run.failed), not as an HTTP error. */
+  failureRatio: number;
+}
+
+export interface TrafficConfig {
+  gatewayUrl: URL;
+  /** Where `inject` finds each service's /admin/fault. */
+  serviceUrls: Record<string, URL>;
+  ratePerSecond: number;
+  apiKeys: string[];
+}
+
+export const DEMO_API_KEYS = 'demo-key-acme:acme:alice,demo-key-globex:globex:bob';
+
+export function gatewayConfig(env: Env = process.env): GatewayConfig {
+  return {
+    ...listen(env, 8081),
+    runsUrl: url(env, 'RUNS_URL', 'http://127.0.0.1:8082'),
+    apiKeys: apiKeys(env.API_KEYS ?? DEMO_API_KEYS),
+    upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 10_000, 1),
+  };
+}
+
+export function runsConfig(env: Env = process.env): RunsConfig {
+  const secret = env.LOOKOUT_AUDIT_JWT_SECRET || undefined;
+  if (secret !== undefined && secret.length < 32) throw new ConfigError('LOOKOUT_AUDIT_JWT_SECRET must be at least 32 characters, as the audit API requires');
+  return {
+    ...listen(env, 8082),
+    databaseUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    workerUrl: url(env, 'WORKER_URL', 'http://127.0.0.1:8083'),
+    auditJwtSecret: secret,
+  };
+}
+
+export function workerConfig(env: Env = process.env): WorkerConfig {
+  const workMs = (env.WORKER_WORK_MS ?? '20-200').split('-').map(Number);
+  if (workMs.length !== 2 || !workMs.every((n) => Number.isInteger(n) && n >= 0) || workMs[0]! > workMs[1]!) {
+    throw new ConfigError(`WORKER_WORK_MS="${env.WORKER_WORK_MS}" must be a range of milliseconds such as 20-200`);
+  }
+  return {
+    ...listen(env, 8083),
+    runsUrl: url(env, 'RUNS_URL', 'http://127.0.0.1:8082'),
+    concurrency: int(env, 'WORKER_CONCURRENCY', 4, 1),
+    maxQueued: int(env, 'WORKER_MAX_QUEUED', 1000, 1),
+    workMs: workMs as [number, number],
+    failureRatio: ratio(env, 'WORKER_FAILURE_RATIO', 0.02),
+  };
+}
+
+export function alertWebhookConfig(env: Env = process.env): Listen {
+  return listen(env, 9095);
+}
+
+export function trafficConfig(env: Env = process.env): TrafficConfig {
+  return {
+    gatewayUrl: url(env, 'GATEWAY_URL', 'http://127.0.0.1:8081'),
+    serviceUrls: {
+      gateway: url(env, 'GATEWAY_URL', 'http://127.0.0.1:8081'),
+      runs: url(env, 'RUNS_URL', 'http://127.0.0.1:8082'),
+      worker: url(env, 'WORKER_URL', 'http://127.0.0.1:8083'),
+    },
+    ratePerSecond: number(env, 'TRAFFIC_RPS', 5, 0.1, 1000),
+    apiKeys: [...apiKeys(env.API_KEYS ?? DEMO_API_KEYS).keys()],
+  };
+}
+
+function listen(env: Env, defaultPort: number): Listen {
+  return { host: env.HOST ?? '0.0.0.0', port: int(env, 'PORT', defaultPort, 0, 65_535) };
+}
+
+function url(env: Env, name: string, fallback: string): URL {
+  const value = env[name] ?? fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(`${name}="${value}" is not a URL such as ${fallback}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`${name}="${value}" must be an http(s) URL`);
+  return parsed;
+}
+
+function number(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) throw new ConfigError(`${name}="${raw}" must be a number from ${min} to ${max}`);
+  return value;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = number(env, name, fallback, min, max);
+  if (!Number.isInteger(value)) throw new ConfigError(`${name}="${env[name]}" must be a whole number`);
+  return value;
+}
+
+function ratio(env: Env, name: string, fallback: number): number {
+  return number(env, name, fallback, 0, 1);
+}
+
+/** `key:tenant:user,key:tenant:user` */
+function apiKeys(spec: string): Map<string, ApiKey> {
+  const keys = new Map<string, ApiKey>();
+  for (const entry of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [key, tenant, user, ...rest] = entry.split(':');
+    if (!key || !tenant || !user || rest.length > 0 || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(tenant)) {
+      throw new ConfigError(`API_KEYS entry "${entry}" must be key:tenant:user, the tenant in lower case (a-z, 0-9, _ and -)`);
+    }
+    keys.set(key, { tenant, user });
+  }
+  if (keys.size === 0) throw new ConfigError('API_KEYS names no key');
+  return keys;
+}

@@ -1,0 +1,37 @@
+// Errors as the HTTP API shows them: { "error": { "code", "message", "field"? } } with the right status,
+// and never a stack trace to a client. Unexpected errors are logged (with the trace id) and become 500.
+import type { Middleware } from 'koa';
+import type { Logger } from './logger.js';
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function errorHandler(log: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+    } catch (err) {
+      const known = err instanceof HttpError ? err : bodyParserError(err);
+      if (!known) log.error('request failed', { err, method: ctx.method, path: ctx.path });
+      const { status, code, message, field } = known ?? new HttpError(500, 'internal', 'internal error; the trace id in the logs has the details');
+      ctx.status = status;
+      ctx.body = { error: { code, message, ...(field ? { field } : {}) } };
+    }
+  };
+}
+
+/** @koa/bodyparser throws errors with a 4xx status (bad JSON, wrong type, too large). */
+function bodyParserError(err: unknown): HttpError | undefined {
+  const status = (err as { status?: unknown })?.status;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  return new HttpError(status, status === 413 ? 'body_too_large' : 'invalid_body', `request body: ${(err as Error).message}`);
+}

@@ -1,0 +1,297 @@
+// The example system end to end, as docker-compose runs it but on loopback: gateway → runs (PostgreSQL) →
+// worker → runs, each compiled and started with `--import @lookout/agent/register`, the real audit API on
+// a real PostgreSQL, and a real OTLP/gRPC receiver standing in for the Collector.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'mocha';
+import { OtlpReceiver, type ReceivedSpan } from '../../agent/test/fixtures/otlp-receiver.js';
+import { spawnNode, type RunningApp } from '../../agent/test/fixtures/spawn-app.js';
+import { createTestDatabase, type TestDatabase } from '../../audit-api/test/fixtures/database.js';
+import { call, eventually } from '../../audit-api/test/fixtures/http.js';
+import { IP_HMAC_KEY } from '../../audit-api/test/fixtures/service.js';
+import { JWT_SECRET, token } from '../../audit-api/test/fixtures/tokens.js';
+
+const EXAMPLES_DIR = fileURLToPath(new URL('../', import.meta.url));
+const AUDIT_DIR = fileURLToPath(new URL('../../audit-api/', import.meta.url));
+const PRELOAD = ['--import', '@lookout/agent/register'];
+const API_KEY = 'demo-key-acme'; // tenant acme, user alice (config.ts DEMO_API_KEYS)
+
+/** A port free right now on loopback: the runs service and the worker must know each other's address. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const listeningOn = (name: string) => (line: Record<string, unknown>) => (line.message === `${name} listening` && typeof line.port === 'number' ? line.port : undefined);
+
+function objects(app: RunningApp): Record<string, unknown>[] {
+  return app.lines.filter((l): l is Record<string, unknown> => typeof l === 'object' && l !== null);
+}
+
+describe('the example services with the agent, the audit API and an OTLP receiver', function () {
+  let receiver: OtlpReceiver;
+  let auditDb: TestDatabase;
+  let runsDb: TestDatabase;
+  let auditApi: RunningApp;
+  let runs: RunningApp;
+  let worker: RunningApp;
+  let gateway: RunningApp;
+  let common: Record<string, string>;
+
+  const spawnExample = (name: string, env: Record<string, string>) =>
+    spawnNode([...PRELOAD, `dist/src/${name}.js`], { cwd: EXAMPLES_DIR, name, port: listeningOn(name), env: { ...common, OTEL_SERVICE_NAME: name, ...env } });
+
+  before(async function () {
+    this.timeout(90_000);
+    receiver = new OtlpReceiver();
+    await receiver.start();
+    [auditDb, runsDb] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+    common = {
+      HOST: '127.0.0.1',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_RESOURCE_ATTRIBUTES: 'service.namespace=lookout-examples,deployment.environment.name=test',
+    };
+    auditApi = await spawnNode([...PRELOAD, 'dist/src/main.js'], {
+      cwd: AUDIT_DIR,
+      name: 'audit-api',
+      port: listeningOn('audit-api'),
+      env: { ...common, PORT: '0', OTEL_SERVICE_NAME: 'audit-api', DATABASE_URL: auditDb.url, LOOKOUT_AUDIT_HOST: '127.0.0.1', LOOKOUT_AUDIT_JWT_SECRET: JWT_SECRET, LOOKOUT_AUDIT_IP_HMAC_KEY: IP_HMAC_KEY },
+    });
+    await auditApi.waitForLine((l) => l.message === 'audit-api ready', 20_000);
+    const [runsPort, workerPort] = [await freePort(), await freePort()];
+    [worker, runs] = await Promise.all([
+      spawnExample('worker', { PORT: String(workerPort), RUNS_URL: `http://127.0.0.1:${runsPort}`, WORKER_WORK_MS: '5-20', WORKER_FAILURE_RATIO: '0' }),
+      spawnExample('runs', {
+        PORT: String(runsPort),
+        WORKER_URL: `http://127.0.0.1:${workerPort}`,
+        DATABASE_URL: runsDb.url,
+        LOOKOUT_AUDIT_URL: auditApi.url,
+        LOOKOUT_AUDIT_JWT_SECRET: JWT_SECRET,
+      }),
+    ]);
+    gateway = await spawnExample('gateway', { PORT: '0', RUNS_URL: runs.url });
+  });
+
+  after(async () => {
+    await Promise.all([gateway, runs, worker, auditApi].map((app) => app?.stop()));
+    await receiver?.stop();
+    await Promise.all([auditDb?.drop(), runsDb?.drop()]);
+  });
+
+  it('carries one trace id from the caller through gateway, runs, worker and back, on every log line of the run and in both audit events', async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const callerSpanId = randomBytes(8).toString('hex');
+    const res = await call(gateway.url, 'POST', '/api/workflows/nightly-report/runs', {
+      headers: { 'x-api-key': API_KEY, traceparent: `00-${traceId}-${callerSpanId}-01`, 'x-request-id': 'e2e-run-1' },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(res.headers.get('x-request-id'), 'e2e-run-1');
+    const runId = res.body.data.id as string;
+    assert.equal(res.body.data.status, 'queued');
+
+    // The run finishes asynchronously on the worker, which reports back to the runs service.
+    await runs.waitForLine((l) => l.message === 'run completed' && l.run_id === runId, 15_000);
+
+    // Traces: every hop is in the caller's trace, and the spans form one tree under the caller's span.
+    const hops = {
+      gatewayServer: (s: ReceivedSpan) => s.resource['service.name'] === 'gateway' && s.kind === 'SPAN_KIND_SERVER' && s.attributes['http.route'] === '/api/workflows/:workflowId/runs',
+      runsServer: (s: ReceivedSpan) => s.resource['service.name'] === 'runs' && s.kind === 'SPAN_KIND_SERVER' && s.attributes['http.route'] === '/workflows/:workflowId/runs',
+      runsInsert: (s: ReceivedSpan) => s.resource['service.name'] === 'runs' && s.attributes['db.system.name'] === 'postgresql' && String(s.attributes['db.query.text'] ?? '').includes('insert'),
+      workerEnqueue: (s: ReceivedSpan) => s.resource['service.name'] === 'worker' && s.kind === 'SPAN_KIND_SERVER' && s.attributes['http.route'] === '/jobs',
+      workerProcess: (s: ReceivedSpan) => s.resource['service.name'] === 'worker' && s.kind === 'SPAN_KIND_CONSUMER' && s.name === 'process workflow-runs',
+      runsResult: (s: ReceivedSpan) => s.resource['service.name'] === 'runs' && s.kind === 'SPAN_KIND_SERVER' && s.attributes['http.route'] === '/runs/:id/result',
+      runsUpdate: (s: ReceivedSpan) => s.resource['service.name'] === 'runs' && s.attributes['db.system.name'] === 'postgresql' && String(s.attributes['db.query.text'] ?? '').includes('update'),
+    };
+    const inTrace = () => receiver.spans.filter((s) => s.traceId === traceId);
+    for (const [hop, match] of Object.entries(hops)) await receiver.waitFor(`the ${hop} span in trace ${traceId}`, () => inTrace().find(match));
+    const spans = inTrace();
+    const ids = new Set(spans.map((s) => s.spanId));
+    for (const span of spans) {
+      assert.ok(span.parentSpanId === callerSpanId || ids.has(span.parentSpanId), `${span.resource['service.name']} "${span.name}" hangs off the tree (parent ${span.parentSpanId})`);
+    }
+    assert.equal(spans.find(hops.gatewayServer)!.parentSpanId, callerSpanId);
+    assert.equal(spans.find(hops.workerProcess)!.attributes['messaging.message.id'], runId);
+
+    // Logs: every line any service wrote about this run carries the trace id and the caller's request id.
+    const runLines = [gateway, runs, worker].flatMap(objects).filter((l) => l.run_id === runId);
+    assert.deepEqual(new Set(runLines.map((l) => l.message)), new Set(['run queued', 'run started', 'run finished', 'run completed']));
+    for (const line of runLines) {
+      assert.equal(line.trace_id, traceId, `log line ${JSON.stringify(line)}`);
+      assert.equal(line.request_id, 'e2e-run-1', `log line ${JSON.stringify(line)}`);
+      assert.match(String(line.span_id), /^[0-9a-f]{16}$/);
+    }
+    // …and the same records reached the OTLP receiver with the trace id set on the record itself.
+    await receiver.waitFor('the run log records over OTLP', () => ['run queued', 'run started', 'run finished', 'run completed'].every((body) => receiver.logs.some((r) => r.body === body && r.traceId === traceId)) || undefined);
+
+    // Audit: both events of the run are stored with the trace id and the request id.
+    const reader = await token({ tenant: 'acme', scope: 'activity:read' });
+    const events = await eventually(
+      async () => {
+        const page = await call(auditApi.url, 'GET', `/api/v1/activity?trace_id=${traceId}`, { token: reader });
+        assert.equal(page.status, 200, JSON.stringify(page.body));
+        return page.body.data.length === 2 ? (page.body.data as Array<Record<string, any>>) : undefined;
+      },
+      15_000,
+      'both audit events of the run',
+    );
+    const byAction = Object.fromEntries(events.map((e) => [e.action, e]));
+    assert.deepEqual(Object.keys(byAction).sort(), ['workflow.run.completed', 'workflow.run.started']);
+    assert.deepEqual([byAction['workflow.run.started']!.actor.type, byAction['workflow.run.started']!.actor.id], ['user', 'alice']);
+    assert.deepEqual(byAction['workflow.run.started']!.object, { type: 'workflow_run', id: runId });
+    assert.deepEqual(byAction['workflow.run.started']!.metadata, { workflow_id: 'nightly-report', run_id: runId, trigger: 'api' });
+    assert.equal(byAction['workflow.run.completed']!.actor.type, 'service');
+    for (const event of events) {
+      assert.equal(event.trace_id, traceId);
+      assert.equal(event.request_id, 'e2e-run-1');
+    }
+    // The tenant comes from the API key: another tenant's reader sees none of it.
+    const other = await call(auditApi.url, 'GET', `/api/v1/activity?trace_id=${traceId}`, { token: await token({ tenant: 'globex', scope: 'activity:read' }) });
+    assert.deepEqual(other.body.data, []);
+
+    const fetched = await call(gateway.url, 'GET', `/api/runs/${runId}`, { headers: { 'x-api-key': API_KEY } });
+    assert.equal(fetched.status, 200);
+    assert.equal(fetched.body.data.status, 'completed');
+    const hidden = await call(gateway.url, 'GET', `/api/runs/${runId}`, { headers: { 'x-api-key': 'demo-key-globex' } });
+    assert.equal(hidden.status, 404);
+    assert.equal(hidden.body.error.code, 'run_not_found');
+  });
+
+  it('exports the service instruments: worker queue depth and processing duration, runs pool gauges', async () => {
+    const depth = await receiver.waitFor('worker queue depth', () => receiver.metric('lookout.worker.queue.depth'));
+    assert.equal(depth.resource['service.name'], 'worker');
+    assert.equal(depth.points[0]!.attributes.queue, 'workflow-runs');
+    const processing = await receiver.waitFor('worker processing duration', () => receiver.metric('lookout.worker.processing.duration'));
+    assert.equal(processing.unit, 's');
+    const point = processing.points.find((p) => p.attributes.operation === 'workflow.run' && p.attributes.outcome === 'success');
+    assert.ok(point && point.count! >= 1, JSON.stringify(processing.points));
+    const pool = await receiver.waitFor('runs pool gauges', () => receiver.metrics.findLast((m) => m.name === 'db.client.connection.count' && m.resource['service.name'] === 'runs'));
+    assert.deepEqual(new Set(pool.points.map((p) => p.attributes['db.client.connection.state'])), new Set(['used', 'idle']));
+    assert.ok(pool.points.every((p) => p.attributes['db.client.connection.pool.name'] === 'runs-db'));
+  });
+
+  it('answers bad input with a clear error: status, code and the offending field', async () => {
+    const noKey = await call(gateway.url, 'POST', '/api/workflows/nightly-report/runs', {});
+    assert.equal(noKey.status, 401);
+    assert.deepEqual(noKey.body.error, { code: 'invalid_api_key', message: 'send a valid API key in the x-api-key header', field: 'x-api-key' });
+    const badWorkflow = await call(gateway.url, 'POST', '/api/workflows/Not%20A%20Workflow/runs', { headers: { 'x-api-key': API_KEY } });
+    assert.equal(badWorkflow.status, 400);
+    assert.equal(badWorkflow.body.error.field, 'workflowId');
+    const badFault = await call(runs.url, 'PUT', '/admin/fault', { body: { error_ratio: 2 } });
+    assert.equal(badFault.status, 400);
+    assert.deepEqual([badFault.body.error.code, badFault.body.error.field], ['invalid_fault', 'error_ratio']);
+    const badResult = await call(runs.url, 'POST', `/runs/${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}/result`, { headers: { 'x-tenant-id': 'acme' }, body: { status: 'done', duration_ms: 1 } });
+    assert.equal(badResult.status, 400);
+    assert.equal(badResult.body.error.field, 'status');
+    const badJob = await call(worker.url, 'POST', '/jobs', { body: { run_id: 'r1', tenant_id: 'acme' } });
+    assert.deepEqual([badJob.status, badJob.body.error.field], [400, 'workflow_id']);
+  });
+
+  it('injects an error spike with `traffic inject errors`, which the traffic generator sees as 502s, until `inject clear`', async () => {
+    const traffic = (...args: string[]) =>
+      promisify(execFile)(process.execPath, [...PRELOAD, 'dist/src/traffic.js', ...args], {
+        cwd: EXAMPLES_DIR,
+        env: { PATH: process.env.PATH, ...common, OTEL_SERVICE_NAME: 'traffic', GATEWAY_URL: gateway.url, RUNS_URL: runs.url, WORKER_URL: worker.url },
+        timeout: 30_000,
+      });
+    const lines = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+
+    const injected = lines((await traffic('inject', 'errors', '--service', 'runs', '--ratio', '1', '--for', '2m')).stdout);
+    assert.deepEqual([injected[0]!.status, injected[0]!.fault.active, injected[0]!.fault.error_ratio], [200, true, 1]);
+    const failing = await call(gateway.url, 'POST', '/api/workflows/invoice-sync/runs', { headers: { 'x-api-key': API_KEY } });
+    assert.equal(failing.status, 502);
+    assert.equal(failing.body.error.code, 'upstream_error');
+    await runs.waitForLine((l) => l.message === 'injected fault: answering 500');
+
+    const spiked = lines((await traffic('run', '--rps', '20', '--duration', '1s')).stdout).find((l) => l.message === 'traffic report' && l.requests > 0)!;
+    assert.ok(spiked.by_status['502'] >= 10, JSON.stringify(spiked));
+    assert.equal(spiked.by_status['201'], undefined, JSON.stringify(spiked));
+
+    const cleared = lines((await traffic('inject', 'clear', '--service', 'runs')).stdout);
+    assert.equal(cleared[0]!.fault.active, false);
+    const healthy = lines((await traffic('run', '--rps', '20', '--duration', '1s')).stdout).find((l) => l.message === 'traffic report' && l.requests > 0)!;
+    assert.ok(healthy.by_status['201'] >= 5, JSON.stringify(healthy));
+    assert.equal(healthy.by_status['502'], undefined, JSON.stringify(healthy));
+
+    const slow = lines((await traffic('inject', 'slow', '--service', 'worker', '--delay', '250ms', '--for', '1m')).stdout);
+    assert.deepEqual([slow[0]!.fault.delay_ms, slow[0]!.fault.error_ratio], [250, 0]);
+    const slowed = lines((await traffic('run', '--rps', '10', '--duration', '1s')).stdout).find((l) => l.message === 'traffic report' && l.requests > 0)!;
+    assert.ok(slowed.p50_ms >= 250, JSON.stringify(slowed));
+    await traffic('inject', 'clear', '--service', 'worker');
+
+    const usage = await traffic('inject', 'errors', '--service', 'nowhere').then(
+      () => assert.fail('an unknown service must fail'),
+      (err: { code: number; stdout: string }) => err,
+    );
+    assert.equal(usage.code, 2);
+    assert.match(lines(usage.stdout)[0]!.message, /--service "nowhere" must be one of gateway, runs, worker/);
+  });
+
+  it('fails a run it cannot queue (worker unreachable) with 503 and records workflow.run.failed', async () => {
+    const orphan = await spawnExample('runs', {
+      PORT: '0',
+      WORKER_URL: `http://127.0.0.1:${await freePort()}`,
+      DATABASE_URL: runsDb.url,
+      LOOKOUT_AUDIT_URL: auditApi.url,
+      LOOKOUT_AUDIT_JWT_SECRET: JWT_SECRET,
+    });
+    try {
+      const res = await call(orphan.url, 'POST', '/workflows/index-rebuild/runs', { headers: { 'x-tenant-id': 'acme', 'x-user-id': 'alice', 'x-request-id': 'e2e-orphan' } });
+      assert.equal(res.status, 503);
+      assert.equal(res.body.error.code, 'worker_unavailable');
+      const runId = /run ([0-9a-f-]{36})/.exec(res.body.error.message)![1]!;
+      const stored = await call(orphan.url, 'GET', `/runs/${runId}`, { headers: { 'x-tenant-id': 'acme' } });
+      assert.deepEqual([stored.body.data.status, stored.body.data.error_code], ['failed', 'enqueue_failed']);
+      const reader = await token({ tenant: 'acme', scope: 'activity:read' });
+      const failed = await eventually(async () => {
+        const page = await call(auditApi.url, 'GET', '/api/v1/activity?request_id=e2e-orphan&action=workflow.run.failed', { token: reader });
+        return page.body.data[0] as Record<string, any> | undefined;
+      }, 15_000, 'the workflow.run.failed event');
+      assert.deepEqual([failed.status, failed.metadata.error_code], ['failure', 'enqueue_failed']);
+    } finally {
+      assert.deepEqual(await orphan.stop(), { code: 0, signal: null });
+    }
+  });
+
+  it('receives Alertmanager notifications on the alert webhook and logs one line per alert', async () => {
+    const hook = await spawnExample('alert-webhook', { PORT: '0' });
+    try {
+      const notification = {
+        version: '4',
+        receiver: 'pagerduty-critical',
+        status: 'firing',
+        groupKey: '{}:{alertname="ServiceHighErrorRatio"}',
+        alerts: [
+          {
+            status: 'firing',
+            labels: { alertname: 'ServiceHighErrorRatio', severity: 'critical', service: 'runs' },
+            annotations: { summary: 'runs: 100% of requests fail', runbook_url: 'docs/runbooks/ServiceHighErrorRatio.md', dashboard_url: 'http://localhost:3000/d/lookout-service' },
+            startsAt: new Date().toISOString(),
+            endsAt: '0001-01-01T00:00:00Z',
+            fingerprint: 'abc123',
+          },
+        ],
+      };
+      const res = await call(hook.url, 'POST', '/alerts', { body: notification });
+      assert.deepEqual([res.status, res.body], [200, { received: 1 }]);
+      const line = await hook.waitForLine((l) => l.message === 'alert firing: ServiceHighErrorRatio');
+      assert.deepEqual([line.level, line.service, line.severity, line.runbook_url], ['warn', 'runs', 'critical', 'docs/runbooks/ServiceHighErrorRatio.md']);
+      const listed = await call(hook.url, 'GET', '/alerts');
+      assert.equal(listed.body.data[0].labels.alertname, 'ServiceHighErrorRatio');
+      const bad = await call(hook.url, 'POST', '/alerts', { body: { alerts: [] } });
+      assert.deepEqual([bad.status, bad.body.error.field], [400, 'version']);
+    } finally {
+      await hook.stop();
+    }
+  });
+
+  it('every service exits 0 on SIGTERM, the worker after draining its queue', async () => {
+    for (const app of [gateway, runs, worker]) assert.deepEqual(await app.stop(), { code: 0, signal: null }, app.stderr());
+  });
+});
