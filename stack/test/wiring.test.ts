@@ -1,10 +1,11 @@
 // The wiring between components, checked as far as honest tools allow on a machine without Docker or the
 // Collector, Loki, Tempo and Grafana binaries: docker-compose.yml against the compose-spec JSON schema,
 // mounted files, pinned images, published ports; the Collector's pipelines naming only defined components;
-// hosts and ports agreeing across the Collector, Prometheus, Tempo, Loki, Grafana and compose files.
+// hosts and ports agreeing across the Collector, Prometheus, Tempo, Loki, Grafana and compose files; the
+// example services' images, entry points, URLs and database logins.
 // Not checked here: that those four programs accept their files (they would need their own binaries).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, it } from 'mocha';
 import { Ajv2019 } from 'ajv/dist/2019.js';
@@ -79,6 +80,66 @@ describe('docker-compose.yml', () => {
         assert.ok(services[dep], `${name} depends on unknown ${dep}`);
         if (spec.condition === 'service_healthy') assert.ok(services[dep].healthcheck, `${name} waits for ${dep} to be healthy, but it has no health check`);
       }
+    }
+  });
+});
+
+describe('the example services in docker-compose.yml', () => {
+  const services = () => compose().services as Record<string, any>;
+  const examples = () => Object.entries(services()).filter(([, service]) => service.build?.dockerfile === 'examples/Dockerfile');
+  /** The port a compose service listens on, from its PORT variable. */
+  const portOf = (name: string) => String(services()[name]?.environment?.PORT ?? '');
+
+  it('runs the gateway, runs, worker, traffic generator and alert webhook from the examples image, each an entry point that exists', () => {
+    assert.deepEqual(examples().map(([name]) => name).sort(), ['alert-webhook', 'gateway', 'runs', 'traffic', 'worker']);
+    for (const [name, service] of examples()) {
+      const entry = /^dist\/src\/([\w-]+)\.js$/.exec(service.command[0])?.[1];
+      assert.ok(entry && existsSync(path('examples/src', `${entry}.ts`)), `${name}: ${service.command[0]}`);
+      assert.equal(service.environment.OTEL_SERVICE_NAME, name);
+    }
+  });
+
+  it('preloads the agent in every example service and exports to the Collector over OTLP/gRPC', () => {
+    const dockerfile = readFileSync(path('examples/Dockerfile'), 'utf8');
+    assert.match(dockerfile, /^ENTRYPOINT \["node", "--import", "@lookout\/agent\/register"\]$/m);
+    const grpcPort = hostPort(loadYaml('collector/config.yaml').receivers.otlp.protocols.grpc.endpoint).split(':')[1];
+    for (const [name, service] of [...examples(), ['audit-api', services()['audit-api']] as const]) {
+      assert.equal(service.environment.OTEL_EXPORTER_OTLP_ENDPOINT, `http://otel-collector:${grpcPort}`, name);
+      assert.match(service.environment.OTEL_RESOURCE_ATTRIBUTES, /service\.namespace=lookout/, name);
+    }
+  });
+
+  it('points every service URL at a compose service on the port it listens on', () => {
+    const urls = Object.entries(services()).flatMap(([name, service]) =>
+      Object.entries<string>(service.environment ?? {})
+        // Service-to-service URLs (not DATABASE_URL, nor Grafana's own public root URL).
+        .filter(([key]) => /_URL$/.test(key) && key !== 'DATABASE_URL' && !key.startsWith('GF_'))
+        .map(([key, value]) => ({ name, key, url: new URL(value) })),
+    );
+    assert.ok(urls.length >= 6, JSON.stringify(urls));
+    for (const { name, key, url } of urls) {
+      if (url.hostname === 'otel-collector') continue; // checked above
+      assert.ok(services()[url.hostname], `${name} ${key}: no compose service ${url.hostname}`);
+      assert.equal(url.port, portOf(url.hostname), `${name} ${key}: ${url.hostname} listens on ${portOf(url.hostname)}`);
+    }
+    // Alertmanager's generic webhook reaches the alert-webhook service.
+    const hooks = loadYaml('alertmanager/alertmanager.yml').receivers.flatMap((r: any) => (r.webhook_configs ?? []).map((w: any) => new URL(w.url)));
+    assert.ok(hooks.length > 0);
+    for (const hook of hooks) assert.deepEqual([hook.hostname, hook.port, hook.pathname], ['alert-webhook', portOf('alert-webhook'), '/alerts']);
+  });
+
+  it('creates every database login a service connects with, and .env.example names every variable compose requires', () => {
+    const text = readFileSync(path('docker-compose.yml'), 'utf8');
+    const required = new Set([...text.matchAll(/\$\{(\w+):\?/g)].map((m) => m[1]!));
+    const example = new Set([...readFileSync(path('.env.example'), 'utf8').matchAll(/^(\w+)=/gm)].map((m) => m[1]!));
+    assert.deepEqual([...required].filter((v) => !example.has(v)), []);
+    const init = readdirSync(path('postgres/init')).map((f) => readFileSync(path('postgres/init', f), 'utf8')).join('\n');
+    for (const [name, service] of Object.entries(services())) {
+      const url = service.environment?.DATABASE_URL;
+      if (!url) continue;
+      const { username, pathname } = new URL(url.replace(/\$\{[^}]+\}/g, 'secret'));
+      assert.match(init, new RegExp(`CREATE ROLE ${username} LOGIN`), `${name}: role ${username}`);
+      assert.match(init, new RegExp(`CREATE DATABASE ${pathname.slice(1)} OWNER ${username};`), `${name}: database ${pathname}`);
     }
   });
 });
