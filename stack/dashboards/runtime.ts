@@ -1,4 +1,5 @@
-// Runtime: the Node.js process behind each service instance (event loop, heap, GC, CPU, memory).
+// Runtime: the Node.js process behind each service instance (event loop, heap, GC, CPU, memory), and the
+// service instruments every Lookout service can expose (queues, units of work, connection pools).
 import { DashboardBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { dashboardUids, labelVariable, lookoutDashboard, prom, serviceVariable, size, thresholds, timeseries } from './shared.js';
 
@@ -9,7 +10,7 @@ export function runtime(): DashboardBuilder {
   return lookoutDashboard(
     dashboardUids.runtime,
     'Runtime',
-    'Node.js runtime health per service instance: event loop delay and utilization, V8 heap, garbage collection, CPU and resident memory.',
+    'Node.js runtime health per service instance: event loop delay and utilization, V8 heap, garbage collection, CPU and resident memory; queues, work and connection pools.',
   )
     .withVariable(serviceVariable())
     .withVariable(labelVariable('instance', 'instance', 'process_uptime_seconds{service_name=~"$service"}'))
@@ -78,6 +79,56 @@ export function runtime(): DashboardBuilder {
           `sum by (service_name, instance, cpu_mode) (rate(process_cpu_time_seconds_total{${selector}}[$__rate_interval]))`,
           `${perInstance} {{cpu_mode}}`,
         ),
+      ),
+    )
+    .withRow(new RowBuilder('Queues, work and connection pools'))
+    .withPanel(
+      timeseries(
+        'Queue depth',
+        'Messages waiting per queue (lookout.<component>.queue.depth from serviceInstruments). A depth that only grows means consumers fall behind.',
+        'short',
+        size.third,
+      ).withTarget(prom('A', `max by (service_name, queue) ({__name__=~"lookout_.+_queue_depth", ${selector}})`, '{{service_name}} {{queue}}')),
+    )
+    .withPanel(
+      timeseries(
+        'Processing duration p95',
+        'p95 time per unit of work, by operation (lookout.<component>.processing.duration from serviceInstruments).',
+        's',
+        size.third,
+      ).withTarget(
+        prom(
+          'A',
+          `histogram_quantile(0.95, sum by (service_name, operation, le) (rate({__name__=~"lookout_.+_processing_duration_seconds_bucket", ${selector}}[$__rate_interval])))`,
+          '{{service_name}} {{operation}}',
+        ),
+      ),
+    )
+    .withPanel(
+      timeseries('Processing failures', 'Share of units of work that ended in failure, by operation.', 'percentunit', size.third)
+        .withTarget(
+          prom(
+            'A',
+            `sum by (service_name, operation) (rate({__name__=~"lookout_.+_processing_duration_seconds_count", outcome="failure", ${selector}}[$__rate_interval]))
+  / sum by (service_name, operation) (rate({__name__=~"lookout_.+_processing_duration_seconds_count", ${selector}}[$__rate_interval]))`,
+            '{{service_name}} {{operation}}',
+          ),
+        )
+        .min(0),
+    )
+    .withPanel(
+      timeseries(
+        'Pool connections in use',
+        'Connections used per pool against its maximum (db.client.connection.*). Used at the maximum with requests pending means the pool is the bottleneck.',
+        'short',
+        size.half,
+      )
+        .withTarget(prom('A', `sum by (service_name, db_client_connection_pool_name) (db_client_connection_count{db_client_connection_state="used", ${selector}})`, '{{service_name}} {{db_client_connection_pool_name}} used'))
+        .withTarget(prom('B', `max by (service_name, db_client_connection_pool_name) (db_client_connection_max{${selector}})`, '{{service_name}} {{db_client_connection_pool_name}} max')),
+    )
+    .withPanel(
+      timeseries('Pool requests waiting', 'Requests waiting for a connection per pool. Anything above zero for long adds straight to latency.', 'short', size.half).withTarget(
+        prom('A', `sum by (service_name, db_client_connection_pool_name) (db_client_connection_pending_requests{${selector}})`, '{{service_name}} {{db_client_connection_pool_name}}'),
       ),
     );
 }
