@@ -1,13 +1,19 @@
 // Audit: the audit API's write path, stream and retention, and the latest events straight from PostgreSQL.
-import { DashboardBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { DashboardBuilder, RowBuilder, TextBoxVariableBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { BigValueGraphMode, ReduceDataOptionsBuilder } from '@grafana/grafana-foundation-sdk/common';
 import { PanelBuilder as StatPanel } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as TablePanel } from '@grafana/grafana-foundation-sdk/table';
 import { SqlQueryBuilder, dashboardUids, datasources, exploreUrl, lookoutDashboard, prom, size, thresholds, timeseries } from './shared.js';
 
+// `$trace_id` narrows the table to one trace (Loki's "Audit events" link sets it). Grafana doubles single
+// quotes in a single-value variable for SQL datasources, and the datasource's role can only read.
 export const latestEventsSql =
   'select occurred_at, tenant_id, action, status, actor_id, object_type, object_id, request_id, trace_id' +
-  ' from activity_events where $__timeFilter(occurred_at) order by occurred_at desc limit 100';
+  " from activity_events where $__timeFilter(occurred_at) and ('$trace_id' = '' or trace_id = '$trace_id')" +
+  ' order by occurred_at desc limit 100';
+
+/** The dashboard variable a link sets (`var-trace_id=…`) to show one trace's audit events. */
+export const TRACE_ID_VARIABLE = 'trace_id';
 
 // Clicking a trace id opens that trace in Tempo; `${__value.raw}` is the cell's value.
 const traceLink = {
@@ -25,6 +31,12 @@ export function audit(): DashboardBuilder {
     'Audit',
     'The audit API: events written by action and status, rejected writes, write latency, the live stream, retention, and the latest stored events.',
   )
+    .withVariable(
+      new TextBoxVariableBuilder(TRACE_ID_VARIABLE)
+        .label('Trace id')
+        .description('Show only the audit events of this trace (32 hex digits); empty for all.')
+        .defaultValue(''),
+    )
     .withRow(new RowBuilder('Writes'))
     .withPanel(
       timeseries('Events written by action and status', 'Audit events stored per second, by action and status.', 'cps', size.third).withTarget(
@@ -91,7 +103,7 @@ export function audit(): DashboardBuilder {
     .withPanel(
       new TablePanel()
         .title('Latest audit events')
-        .description('The 100 newest events in the selected range, read from the audit database with the read-only role. Click a trace id to open the trace.')
+        .description('The 100 newest events in the selected range (of one trace when the Trace id box is set), read from the audit database with the read-only role. Click a trace id to open the trace.')
         .datasource(datasources.auditPostgres)
         .unit('none')
         .span(size.full)

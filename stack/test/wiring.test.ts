@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, it } from 'mocha';
 import { Ajv2019 } from 'ajv/dist/2019.js';
-import { datasources, loadYaml, path } from './fixtures/repo.js';
+import { datasources, loadJson, loadYaml, path } from './fixtures/repo.js';
 
 const require = createRequire(import.meta.url);
 const compose = () => loadYaml('docker-compose.yml');
@@ -208,5 +208,15 @@ describe('Grafana datasources', () => {
     const derived = sources.get('loki')!.jsonData.derivedFields.find((f: any) => f.datasourceUid === 'tempo');
     assert.equal(derived.matcherType, 'label', 'OTLP trace ids are structured metadata in Loki, not text in the line');
     assert.equal(derived.matcherRegex, 'trace_id');
+
+    // …and from a log line's trace id to the audit events of that trace: the Audit dashboard's trace_id box.
+    const toAudit = sources.get('loki')!.jsonData.derivedFields.find((f: any) => String(f.url).startsWith('/d/'));
+    assert.equal(toAudit.matcherType, 'label');
+    const link = new URL(toAudit.url.replaceAll('$${__value.raw}', '0af7651916cd43dd8448eb211c80319c'), 'http://grafana');
+    const dashboard = loadJson(`grafana/dashboards/${link.pathname.split('/')[2]}.json`);
+    const variable = [...link.searchParams.keys()].find((k) => k.startsWith('var-'))!.slice(4);
+    assert.ok(dashboard.templating.list.some((v: any) => v.name === variable && v.type === 'textbox'), `dashboard ${dashboard.uid} has a ${variable} text box`);
+    const sql = dashboard.panels.flatMap((p: any) => p.targets ?? []).map((t: any) => t.rawSql).find(Boolean) as string;
+    assert.match(sql, new RegExp(`trace_id = '\\$${variable}'`), 'the events table filters by it');
   });
 });
