@@ -1,49 +1,73 @@
-// `./lookout demo`: two services with the agent preloaded (a Koa ESM app and a CommonJS http app) call
-// each other and PostgreSQL while a local OTLP/gRPC receiver shows what the agent exported.
+// `./lookout demo`: the example system without Docker. The gateway, runs and worker services and the audit
+// API start with the agent preloaded (`--import @lookout/agent/register`) and export to a local OTLP/gRPC
+// receiver standing in for the Collector. A few requests go through, one with an injected fault, and the
+// demo prints what an SRE would follow in Grafana: one request's trace across the services, its log lines,
+// and the audit events stored with its trace id.
 import { OtlpReceiver, type ReceivedSpan } from '../agent/test/fixtures/otlp-receiver.js';
-import { spawnApp } from '../agent/test/fixtures/spawn-app.js';
+import type { RunningApp } from '../agent/test/fixtures/spawn-app.js';
+import { token } from '../audit-api/test/fixtures/tokens.js';
+import { startExampleSystem } from '../examples/test/fixtures/system.js';
 
 const receiver = new OtlpReceiver();
 await receiver.start();
-console.log(`OTLP/gRPC receiver on ${receiver.endpoint}`);
+console.log(`OTLP/gRPC receiver (standing in for the Collector) on ${receiver.endpoint}`);
+const system = await startExampleSystem({ otlpEndpoint: receiver.endpoint, worker: { WORKER_WORK_MS: '20-80', WORKER_FAILURE_RATIO: '0' } });
+const { auditApi, gateway, runs, worker } = system;
+console.log(`audit API ${auditApi.url}, gateway ${gateway.url}, runs ${runs.url}, worker ${worker.url}: all with --import @lookout/agent/register\n`);
 
-const downstream = await spawnApp('cjs-app.cjs', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_SERVICE_NAME: 'downstream' } });
-const shop = await spawnApp('esm-app.mjs', {
-  env: {
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-    OTEL_SERVICE_NAME: 'shop',
-    DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-    DOWNSTREAM_URL: downstream.url,
-  },
-});
-console.log(`shop (ESM, Koa) on ${shop.url}, downstream (CommonJS, http) on ${downstream.url}, both started with --import @lookout/agent/register\n`);
-
-for (const path of ['/hello/ann', '/chain', '/db', '/fail']) {
-  const res = await fetch(shop.url + path, { headers: { 'x-request-id': `demo${path.replaceAll('/', '-')}` } });
-  console.log(`GET ${path} → ${res.status}  x-request-id: ${res.headers.get('x-request-id')}`);
-  await res.arrayBuffer();
+async function send(method: string, path: string, headers: Record<string, string>, base = gateway.url, body?: unknown): Promise<Record<string, any>> {
+  const res = await fetch(base + path, { method, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const json = (await res.json()) as Record<string, any>;
+  console.log(`${method} ${path} → ${res.status}  ${JSON.stringify(json.data?.id ? { id: json.data.id, status: json.data.status } : json).slice(0, 110)}`);
+  return json;
 }
 
-await receiver.waitFor('the chained trace', () => receiver.spans.some((s) => s.resource['service.name'] === 'downstream'));
-await receiver.waitFor('the request duration metric', () => receiver.metric('http.server.request.duration'));
-await Promise.all([shop.stop(), downstream.stop()]);
+const acme = { 'x-api-key': 'demo-key-acme' };
+const started = await send('POST', '/api/workflows/nightly-report/runs', { ...acme, 'x-request-id': 'demo-run-1' });
+const runId = started.data.id as string;
+await send('POST', '/api/workflows/invoice-sync/runs', { 'x-api-key': 'demo-key-globex' });
+await send('POST', '/api/workflows/nightly-report/runs', { 'x-api-key': 'wrong-key' });
+await send('PUT', '/admin/fault', {}, runs.url, { error_ratio: 1, duration_s: 60 });
+await send('POST', '/api/workflows/index-rebuild/runs', acme);
+await send('DELETE', '/admin/fault', {}, runs.url);
 
-console.log('\nTraces (one line per span, children indented):');
+const completed = await runs.waitForLine((l) => l.message === 'run completed' && l.run_id === runId, 15_000);
+const traceId = completed.trace_id as string;
+await receiver.waitFor('the run trace', () => receiver.spans.some((s) => s.traceId === traceId && s.attributes['http.route'] === '/runs/:id/result'));
+await receiver.waitFor('the request duration metric', () => receiver.metric('http.server.request.duration'));
+const reader = await token({ tenant: 'acme', scope: 'activity:read' });
+let events: Array<Record<string, any>> = [];
+for (const deadline = Date.now() + 10_000; events.length < 2 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+  const res = await fetch(`${auditApi.url}/api/v1/activity?trace_id=${traceId}`, { headers: { authorization: `Bearer ${reader}` } });
+  events = ((await res.json()) as { data: Array<Record<string, any>> }).data;
+}
+
+console.log(`\nThe trace of run ${runId} (trace ${traceId}), one line per span, children indented:`);
+const spans = receiver.spans.filter((s) => s.traceId === traceId).sort((a, b) => a.spanId.localeCompare(b.spanId));
 const byParent = new Map<string, ReceivedSpan[]>();
-for (const span of receiver.spans) byParent.set(span.parentSpanId, [...(byParent.get(span.parentSpanId) ?? []), span]);
+for (const span of spans) byParent.set(span.parentSpanId, [...(byParent.get(span.parentSpanId) ?? []), span]);
 const print = (span: ReceivedSpan, depth: number): void => {
   const status = span.attributes['http.response.status_code'] ?? '';
-  console.log(`${'  '.repeat(depth + 1)}${span.resource['service.name']}: ${span.name} ${status} ${span.status.code === 'STATUS_CODE_ERROR' ? '(error)' : ''}`);
+  console.log(`${'  '.repeat(depth + 1)}${span.resource['service.name']}: ${span.name} ${status}${span.status.code === 'STATUS_CODE_ERROR' ? ' (error)' : ''}`);
   for (const child of byParent.get(span.spanId) ?? []) print(child, depth + 1);
 };
-for (const root of byParent.get('') ?? []) {
-  console.log(`  trace ${root.traceId} request_id=${root.attributes.request_id ?? '-'}`);
-  print(root, 0);
+for (const root of spans.filter((s) => !spans.some((p) => p.spanId === s.parentSpanId))) print(root, 0);
+
+console.log('\nIts log lines (stdout JSON of every service, all carrying that trace id):');
+const lines = (app: RunningApp) => app.lines.filter((l): l is Record<string, unknown> => typeof l === 'object' && l.trace_id === traceId);
+for (const line of [gateway, runs, worker].flatMap(lines)) {
+  console.log(`  ${line['service.name']}: ${line.message}  request_id=${line.request_id}${line.run_id ? ` run_id=${line.run_id}` : ''}`);
 }
+console.log(`  (${receiver.logs.filter((l) => l.traceId === traceId).length} of them also reached the OTLP receiver as log records with that trace id)`);
+
+console.log('\nIts audit events (GET /api/v1/activity?trace_id=…, tenant acme):');
+for (const e of events.reverse()) console.log(`  ${e.occurred_at}  ${e.action}  actor=${e.actor.type}:${e.actor.id}  request_id=${e.request_id}`);
+
+console.log('\nThe injected fault, as the runs service logged it:');
+const fault = runs.lines.find((l): l is Record<string, unknown> => typeof l === 'object' && l.message === 'injected fault: answering 500');
+console.log(' ', JSON.stringify(fault));
 
 console.log('\nMetrics received:', [...new Set(receiver.metrics.map((m) => m.name))].sort().join(', '));
-console.log('\nLog records (trace id, body):');
-for (const log of receiver.logs) console.log(`  ${log.traceId || '-'.padEnd(32)}  ${log.resource['service.name']}: ${String(log.body)}`);
-console.log('\nA stdout JSON line from the shop:');
-console.log(' ', JSON.stringify(shop.lines.find((l) => typeof l === 'object' && 'trace_id' in l)));
+await system.stop();
 await receiver.stop();
+console.log('\nIn the compose stack the same path runs through Grafana: docs/sre-path.md.');

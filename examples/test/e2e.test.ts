@@ -4,32 +4,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'mocha';
 import { OtlpReceiver, type ReceivedSpan } from '../../agent/test/fixtures/otlp-receiver.js';
-import { spawnNode, type RunningApp } from '../../agent/test/fixtures/spawn-app.js';
-import { createTestDatabase, type TestDatabase } from '../../audit-api/test/fixtures/database.js';
+import type { RunningApp } from '../../agent/test/fixtures/spawn-app.js';
 import { call, eventually } from '../../audit-api/test/fixtures/http.js';
-import { IP_HMAC_KEY } from '../../audit-api/test/fixtures/service.js';
 import { JWT_SECRET, token } from '../../audit-api/test/fixtures/tokens.js';
+import { EXAMPLES_DIR, freePort, PRELOAD, startExampleSystem, type ExampleSystem } from './fixtures/system.js';
 
-const EXAMPLES_DIR = fileURLToPath(new URL('../', import.meta.url));
-const AUDIT_DIR = fileURLToPath(new URL('../../audit-api/', import.meta.url));
-const PRELOAD = ['--import', '@lookout/agent/register'];
 const API_KEY = 'demo-key-acme'; // tenant acme, user alice (config.ts DEMO_API_KEYS)
-
-/** A port free right now on loopback: the runs service and the worker must know each other's address. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-const listeningOn = (name: string) => (line: Record<string, unknown>) => (line.message === `${name} listening` && typeof line.port === 'number' ? line.port : undefined);
 
 function objects(app: RunningApp): Record<string, unknown>[] {
   return app.lines.filter((l): l is Record<string, unknown> => typeof l === 'object' && l !== null);
@@ -37,52 +20,23 @@ function objects(app: RunningApp): Record<string, unknown>[] {
 
 describe('the example services with the agent, the audit API and an OTLP receiver', function () {
   let receiver: OtlpReceiver;
-  let auditDb: TestDatabase;
-  let runsDb: TestDatabase;
+  let system: ExampleSystem;
   let auditApi: RunningApp;
   let runs: RunningApp;
   let worker: RunningApp;
   let gateway: RunningApp;
-  let common: Record<string, string>;
-
-  const spawnExample = (name: string, env: Record<string, string>) =>
-    spawnNode([...PRELOAD, `dist/src/${name}.js`], { cwd: EXAMPLES_DIR, name, port: listeningOn(name), env: { ...common, OTEL_SERVICE_NAME: name, ...env } });
 
   before(async function () {
     this.timeout(90_000);
     receiver = new OtlpReceiver();
     await receiver.start();
-    [auditDb, runsDb] = await Promise.all([createTestDatabase(), createTestDatabase()]);
-    common = {
-      HOST: '127.0.0.1',
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-      OTEL_RESOURCE_ATTRIBUTES: 'service.namespace=lookout-examples,deployment.environment.name=test',
-    };
-    auditApi = await spawnNode([...PRELOAD, 'dist/src/main.js'], {
-      cwd: AUDIT_DIR,
-      name: 'audit-api',
-      port: listeningOn('audit-api'),
-      env: { ...common, PORT: '0', OTEL_SERVICE_NAME: 'audit-api', DATABASE_URL: auditDb.url, LOOKOUT_AUDIT_HOST: '127.0.0.1', LOOKOUT_AUDIT_JWT_SECRET: JWT_SECRET, LOOKOUT_AUDIT_IP_HMAC_KEY: IP_HMAC_KEY },
-    });
-    await auditApi.waitForLine((l) => l.message === 'audit-api ready', 20_000);
-    const [runsPort, workerPort] = [await freePort(), await freePort()];
-    [worker, runs] = await Promise.all([
-      spawnExample('worker', { PORT: String(workerPort), RUNS_URL: `http://127.0.0.1:${runsPort}`, WORKER_WORK_MS: '5-20', WORKER_FAILURE_RATIO: '0' }),
-      spawnExample('runs', {
-        PORT: String(runsPort),
-        WORKER_URL: `http://127.0.0.1:${workerPort}`,
-        DATABASE_URL: runsDb.url,
-        LOOKOUT_AUDIT_URL: auditApi.url,
-        LOOKOUT_AUDIT_JWT_SECRET: JWT_SECRET,
-      }),
-    ]);
-    gateway = await spawnExample('gateway', { PORT: '0', RUNS_URL: runs.url });
+    system = await startExampleSystem({ otlpEndpoint: receiver.endpoint, worker: { WORKER_WORK_MS: '5-20', WORKER_FAILURE_RATIO: '0' } });
+    ({ auditApi, runs, worker, gateway } = system);
   });
 
   after(async () => {
-    await Promise.all([gateway, runs, worker, auditApi].map((app) => app?.stop()));
+    await system?.stop();
     await receiver?.stop();
-    await Promise.all([auditDb?.drop(), runsDb?.drop()]);
   });
 
   it('carries one trace id from the caller through gateway, runs, worker and back, on every log line of the run and in both audit events', async () => {
@@ -197,7 +151,7 @@ describe('the example services with the agent, the audit API and an OTLP receive
     const traffic = (...args: string[]) =>
       promisify(execFile)(process.execPath, [...PRELOAD, 'dist/src/traffic.js', ...args], {
         cwd: EXAMPLES_DIR,
-        env: { PATH: process.env.PATH, ...common, OTEL_SERVICE_NAME: 'traffic', GATEWAY_URL: gateway.url, RUNS_URL: runs.url, WORKER_URL: worker.url },
+        env: { PATH: process.env.PATH, ...system.common, OTEL_SERVICE_NAME: 'traffic', GATEWAY_URL: gateway.url, RUNS_URL: runs.url, WORKER_URL: worker.url },
         timeout: 30_000,
       });
     const lines = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
@@ -234,10 +188,10 @@ describe('the example services with the agent, the audit API and an OTLP receive
   });
 
   it('fails a run it cannot queue (worker unreachable) with 503 and records workflow.run.failed', async () => {
-    const orphan = await spawnExample('runs', {
+    const orphan = await system.spawnExample('runs', {
       PORT: '0',
       WORKER_URL: `http://127.0.0.1:${await freePort()}`,
-      DATABASE_URL: runsDb.url,
+      DATABASE_URL: system.runsDb.url,
       LOOKOUT_AUDIT_URL: auditApi.url,
       LOOKOUT_AUDIT_JWT_SECRET: JWT_SECRET,
     });
@@ -260,7 +214,7 @@ describe('the example services with the agent, the audit API and an OTLP receive
   });
 
   it('receives Alertmanager notifications on the alert webhook and logs one line per alert', async () => {
-    const hook = await spawnExample('alert-webhook', { PORT: '0' });
+    const hook = await system.spawnExample('alert-webhook', { PORT: '0' });
     try {
       const notification = {
         version: '4',

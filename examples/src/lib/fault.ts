@@ -28,7 +28,7 @@ export class FaultInjector {
 
   current(): Fault | undefined {
     if (this.fault && Date.now() >= this.fault.until) {
-      this.log.info('injected fault cleared: its time is up', { service: this.service });
+      this.log.info('injected fault cleared: its time is up');
       this.fault = undefined;
     }
     return this.fault;
@@ -41,7 +41,7 @@ export class FaultInjector {
       if (fault) {
         if (fault.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
         if (Math.random() < fault.errorRatio) {
-          this.log.warn('injected fault: answering 500', { service: this.service, path: ctx.path });
+          this.log.warn('injected fault: answering 500', { path: ctx.path });
           throw new HttpError(500, 'injected_fault', `an injected fault (PUT /admin/fault on ${this.service}) failed this request`);
         }
       }
@@ -62,11 +62,11 @@ export class FaultInjector {
       const durationS = field(body, 'duration_s', 300, 1, MAX_DURATION_S);
       if (errorRatio === 0 && delayMs === 0) throw new HttpError(400, 'invalid_fault', 'set error_ratio above 0, delay_ms above 0, or both', 'error_ratio');
       this.fault = { errorRatio, delayMs, until: Date.now() + durationS * 1000 };
-      this.log.warn('fault injected', { service: this.service, error_ratio: errorRatio, delay_ms: delayMs, duration_s: durationS });
+      this.log.warn('fault injected', { error_ratio: errorRatio, delay_ms: delayMs, duration_s: durationS });
       ctx.body = describe(this.fault);
     });
     router.delete('/', (ctx) => {
-      if (this.fault) this.log.info('injected fault cleared', { service: this.service });
+      if (this.fault) this.log.info('injected fault cleared');
       this.fault = undefined;
       ctx.body = describe(undefined);
     });
