@@ -1,12 +1,11 @@
 // The generic webhook receiver Alertmanager posts every notification to (alertmanager.yml's `webhook`
 // receiver): one log line per alert with its labels and links, so a page is visible in Loki next to the
 // service's own logs, and GET /alerts lists the last ones received.
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import Koa from 'koa';
 import { createLogger } from '@lookout/agent';
 import { alertWebhookConfig, ConfigError } from './config.js';
-import { errorHandler, HttpError } from './lib/errors.js';
+import { serviceApp } from './lib/app.js';
+import { HttpError } from './lib/errors.js';
 import { main, serve } from './lib/serve.js';
 
 const log = createLogger({ defaultMeta: { component: 'alert-webhook' } });
@@ -63,13 +62,7 @@ async function start(): Promise<void> {
     ctx.body = { status: 'ready' };
   });
 
-  const app = new Koa();
-  app.silent = true;
-  app.use(errorHandler(log));
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' }));
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  await serve('alert-webhook', app, config, log);
+  await serve('alert-webhook', serviceApp(log, { jsonLimit: '1mb' }, router), config, log);
 }
 
 /** Alertmanager's webhook payload, version 4. */

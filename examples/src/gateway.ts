@@ -1,13 +1,13 @@
 // The gateway: the public API of the example system. Authenticates an API key (x-api-key) to a tenant
 // and user, and forwards to the runs service with the tenant, user and request id in headers.
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import Koa, { type Context } from 'koa';
+import type { Context } from 'koa';
 import { createLogger } from '@lookout/agent';
 import { ConfigError, gatewayConfig, type ApiKey } from './config.js';
+import { serviceApp } from './lib/app.js';
 import { callService } from './lib/call.js';
 import { TENANT_HEADER, USER_HEADER } from './lib/caller.js';
-import { errorHandler, HttpError } from './lib/errors.js';
+import { HttpError } from './lib/errors.js';
 import { FaultInjector } from './lib/fault.js';
 import { main, serve } from './lib/serve.js';
 
@@ -50,16 +50,7 @@ async function start(): Promise<void> {
     ctx.body = { status: 'ready' };
   });
 
-  const app = new Koa();
-  app.silent = true;
-  app.use(errorHandler(log));
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '16kb' }));
-  app.use(faults.middleware());
-  app.use(faults.routes().routes());
-  app.use(health.routes());
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  await serve('gateway', app, config, log);
+  await serve('gateway', serviceApp(log, { jsonLimit: '16kb', faults }, health, router), config, log);
 }
 
 main(log, start, (err) => err instanceof ConfigError);

@@ -1,15 +1,14 @@
 // The runs service: workflow runs on PostgreSQL (knex/pg). Starting a run stores it, records
 // workflow.run.started with the audit client and queues the run on the worker; the worker reports the
 // outcome back, which records workflow.run.completed or .failed. Internal: the gateway is its only caller.
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import Koa from 'koa';
 import { createAuditClient, createLogger, serviceInstruments } from '@lookout/agent';
 import { ConfigError, runsConfig } from './config.js';
+import { serviceApp } from './lib/app.js';
 import { auditTokens } from './lib/audit-token.js';
 import { callService } from './lib/call.js';
 import { tenantOf, userOf } from './lib/caller.js';
-import { errorHandler, HttpError } from './lib/errors.js';
+import { HttpError } from './lib/errors.js';
 import { FaultInjector } from './lib/fault.js';
 import { main, serve } from './lib/serve.js';
 import { RunsStore, type Run } from './runs-store.js';
@@ -103,15 +102,7 @@ async function start(): Promise<void> {
     return run;
   }
 
-  const app = new Koa();
-  app.silent = true; // errors are logged by errorHandler, with their trace id
-  app.use(errorHandler(log));
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' }));
-  app.use(faults.middleware());
-  app.use(faults.routes().routes());
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  await serve('runs', app, config, log, async () => {
+  await serve('runs', serviceApp(log, { jsonLimit: '64kb', faults }, router), config, log, async () => {
     await audit.shutdown(5000);
     await store.close();
   });

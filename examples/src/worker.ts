@@ -1,14 +1,13 @@
 // The worker: takes runs from the runs service (POST /jobs, 202), works through them a few at a time
 // (simulated steps, a small share failing as a business outcome) and reports each outcome back to the runs
 // service. Exposes its queue depth and processing duration through the agent's service instruments.
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import Koa from 'koa';
 import { createLogger, currentRequestId, serviceInstruments } from '@lookout/agent';
 import { ConfigError, workerConfig } from './config.js';
+import { serviceApp } from './lib/app.js';
 import { callService } from './lib/call.js';
 import { TENANT_HEADER } from './lib/caller.js';
-import { errorHandler, HttpError } from './lib/errors.js';
+import { HttpError } from './lib/errors.js';
 import { FaultInjector } from './lib/fault.js';
 import { main, serve } from './lib/serve.js';
 import { JobQueue, type Job } from './job-queue.js';
@@ -72,15 +71,7 @@ async function start(): Promise<void> {
     ctx.body = { status: 'ready', depth: queue.depth };
   });
 
-  const app = new Koa();
-  app.silent = true;
-  app.use(errorHandler(log));
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '16kb' }));
-  app.use(faults.middleware());
-  app.use(faults.routes().routes());
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  await serve('worker', app, config, log, async () => {
+  await serve('worker', serviceApp(log, { jsonLimit: '16kb', faults }, router), config, log, async () => {
     log.info('draining the queue', { depth: queue.depth });
     await queue.drain();
   });
