@@ -1,0 +1,114 @@
+// The two images docker-compose.yml builds from this repository, without Docker: each Dockerfile's steps
+// are replayed (COPY from the repository, RUN with this machine's Node and npm: npm ci, the build, the
+// prune), then every compose service of that image is started from the pruned tree with the image's
+// ENTRYPOINT and the service's compose `command`. This catches a file the Dockerfile forgets to copy, a
+// dependency the prune removes, and an entry point that does not exist.
+// Not checked: the base image itself (node:24.11.1-bookworm-slim; this runs Node 24 from .tools), file
+// ownership and USER, and anything Docker does at run time (networking, health-check scheduling).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'mocha';
+import { spawnNode, type RunningApp } from '../../agent/test/fixtures/spawn-app.js';
+import { createTestDatabase, type TestDatabase } from '../../audit-api/test/fixtures/database.js';
+import { IP_HMAC_KEY } from '../../audit-api/test/fixtures/service.js';
+import { JWT_SECRET } from '../../audit-api/test/fixtures/tokens.js';
+import { replayDockerfile, type ReplayedImage } from './fixtures/dockerfile.js';
+import { loadYaml } from './fixtures/repo.js';
+
+const compose = () => loadYaml('docker-compose.yml').services as Record<string, any>;
+
+/** What the container of a compose service runs: the image's ENTRYPOINT, then compose's `command` or the image's CMD. */
+const commandOf = (image: ReplayedImage, service: string): string[] => [...image.entrypoint, ...(compose()[service].command ?? image.cmd)];
+
+/** Starts a compose service's command in a replayed image, on loopback with a free port. */
+async function start(image: ReplayedImage, service: string, env: Record<string, string>): Promise<RunningApp> {
+  const [node, ...entry] = commandOf(image, service);
+  assert.equal(node, 'node');
+  // The process announces its port in a `<name> listening` line (the examples and the audit API alike).
+  return spawnNode(entry, {
+    cwd: image.cwd,
+    name: service,
+    port: (line) => (String(line.message).endsWith(' listening') && typeof line.port === 'number' ? line.port : undefined),
+    env: { ...image.env, OTEL_SDK_DISABLED: 'true', HOST: '127.0.0.1', PORT: '0', ...env },
+  });
+}
+
+async function ready(app: RunningApp): Promise<void> {
+  const res = await fetch(`${app.url}/health/ready`);
+  assert.equal(res.status, 200, `${app.url}/health/ready: ${await res.text()}`);
+}
+
+describe('the images built from this repository (Dockerfile steps replayed without Docker)', function () {
+  this.timeout(120_000);
+  const images: Record<string, ReplayedImage> = {};
+  const databases: TestDatabase[] = [];
+  const running: RunningApp[] = [];
+
+  before(function () {
+    this.timeout(900_000);
+    for (const dockerfile of ['examples/Dockerfile', 'audit-api/Dockerfile']) images[dockerfile] = replayDockerfile(dockerfile);
+  });
+
+  after(async () => {
+    await Promise.all(running.map((app) => app.stop()));
+    await Promise.all(databases.map((db) => db.drop()));
+    for (const image of Object.values(images)) image.remove();
+  });
+
+  const database = async () => {
+    const db = await createTestDatabase('lookout_image_test');
+    databases.push(db);
+    return db;
+  };
+
+  it('examples image: keeps no sources or dev dependencies, and preloads the agent', () => {
+    const image = images['examples/Dockerfile']!;
+    assert.deepEqual(image.entrypoint, ['node', '--import', '@lookout/agent/register']);
+    assert.ok(existsSync(join(image.cwd, 'dist/src/gateway.js')));
+    for (const gone of ['examples/src', 'agent/src', 'node_modules/typescript', 'node_modules/mocha']) {
+      assert.ok(!existsSync(join(image.root, 'app', gone)), `${gone} is not in the image`);
+    }
+  });
+
+  it('examples image: the gateway, worker and alert webhook start with their compose commands and answer /health/ready', async () => {
+    const image = images['examples/Dockerfile']!;
+    for (const service of ['gateway', 'worker', 'alert-webhook']) {
+      const app = await start(image, service, {});
+      running.push(app);
+      await ready(app);
+    }
+  });
+
+  it('examples image: the runs service applies its migrations, and the traffic generator reaches it', async () => {
+    const image = images['examples/Dockerfile']!;
+    const runs = await start(image, 'runs', { DATABASE_URL: (await database()).url });
+    running.push(runs);
+    await runs.waitForLine((l) => l.message === 'migrations applied');
+    await ready(runs);
+    // The traffic service's command with `inject status` in place of `run`, as `docker compose exec` runs it.
+    const [, ...args] = commandOf(image, 'traffic');
+    const { stdout } = await promisify(execFile)(process.execPath, [...args.slice(0, -1), 'inject', 'status', '--service', 'runs'], {
+      cwd: image.cwd,
+      env: { PATH: process.env.PATH, ...image.env, OTEL_SDK_DISABLED: 'true', RUNS_URL: runs.url },
+    });
+    assert.deepEqual(JSON.parse(stdout), { service: 'runs', status: 200, fault: { active: false } });
+  });
+
+  it('audit-api image: starts with its command, applies migrations and answers /health/ready', async () => {
+    const image = images['audit-api/Dockerfile']!;
+    assert.deepEqual(commandOf(image, 'audit-api'), ['node', '--import', '@lookout/agent/register', 'dist/src/main.js']);
+    assert.ok(!existsSync(join(image.root, 'app/audit-api/src')));
+    const api = await start(image, 'audit-api', {
+      DATABASE_URL: (await database()).url,
+      LOOKOUT_AUDIT_HOST: '127.0.0.1',
+      LOOKOUT_AUDIT_JWT_SECRET: JWT_SECRET,
+      LOOKOUT_AUDIT_IP_HMAC_KEY: IP_HMAC_KEY,
+    });
+    running.push(api);
+    await api.waitForLine((l) => l.message === 'audit-api ready', 20_000);
+    await ready(api);
+  });
+});
