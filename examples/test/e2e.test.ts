@@ -143,6 +143,10 @@ describe('the example services with the agent, the audit API and an OTLP receive
     const badResult = await call(runs.url, 'POST', `/runs/${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}/result`, { headers: { 'x-tenant-id': 'acme' }, body: { status: 'done', duration_ms: 1 } });
     assert.equal(badResult.status, 400);
     assert.equal(badResult.body.error.field, 'status');
+    const wrongMethod = await call(gateway.url, 'DELETE', '/api/runs', { headers: { 'x-api-key': API_KEY } });
+    assert.deepEqual([wrongMethod.status, wrongMethod.body.error.code, wrongMethod.headers.get('allow')], [405, 'method_not_allowed', 'HEAD, GET']);
+    const nowhere = await call(gateway.url, 'GET', '/api/nowhere', {});
+    assert.deepEqual([nowhere.status, nowhere.body.error.code], [404, 'not_found']);
     const badJob = await call(worker.url, 'POST', '/jobs', { body: { run_id: 'r1', tenant_id: 'acme' } });
     assert.deepEqual([badJob.status, badJob.body.error.field], [400, 'workflow_id']);
   });

@@ -18,7 +18,9 @@ export function errorHandler(log: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      // Koa and the router leave these statuses without a body; give them the same error shape.
+      if (ctx.status === 404 && ctx.body == null) throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.status === 405 && ctx.body == null) throw new HttpError(405, 'method_not_allowed', `${ctx.path} does not take ${ctx.method}; it takes ${ctx.response.get('Allow')}`);
     } catch (err) {
       const known = err instanceof HttpError ? err : bodyParserError(err);
       if (!known) log.error('request failed', { err, method: ctx.method, path: ctx.path });
