@@ -1,13 +1,16 @@
 // A page end to end on loopback, with real Prometheus and Alertmanager processes running our rules and our
-// Alertmanager routing tree: a service's request metrics go into a 5xx spike, the error-ratio rule fires,
-// Alertmanager routes the page, and receivers in this test check route, labels and annotations.
+// Alertmanager routing tree: the example services (gateway → runs → worker, agent preloaded) carry load from
+// the traffic generator, `traffic inject errors` drives the runs service into a 5xx spike, the error-ratio
+// rule fires, Alertmanager routes the page, and receivers in this test check route, labels and annotations.
 //
-// The hop this bridges: in the stack, the Collector pushes the agent's metrics to Prometheus over OTLP. There
-// is no Collector binary here, and Debian's Prometheus (2.42) has no OTLP receiver, so this test serves the
-// same series, in the names and labels the OTLP translation gives them (docs/metrics.md), on a scrape
-// endpoint. What is changed from the committed files, and why: intervals of 1 s so the test takes seconds;
-// the rules' `for:` set to 0 s (the promtool unit tests cover the durations); the PagerDuty and Slack
-// receivers' integrations replaced by webhooks to this test, keeping their names and the routing tree.
+// The hop this bridges: in the stack, the Collector pushes the agent's OTLP metrics to Prometheus's native
+// OTLP endpoint. There is no Collector binary here, and Debian's Prometheus (2.42) has no OTLP receiver, so
+// the services export to a real OTLP/gRPC receiver in this test, and a scrape endpoint serves what it
+// received under the names and labels Prometheus's OTLP translation gives them (fixtures/otlp-to-prometheus.ts,
+// with the resource attributes prometheus.yml promotes). What is changed from the committed files, and why:
+// intervals of 1 s so the test takes seconds; the rules' `for:` set to 0 s (the promtool unit tests cover the
+// durations); the PagerDuty and Slack receivers' integrations replaced by webhooks to this test, keeping
+// their names and the routing tree.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,48 +20,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import YAML from 'yaml';
-import { loadYaml, path, ruleFiles } from './fixtures/repo.js';
+import { OtlpReceiver } from '../../agent/test/fixtures/otlp-receiver.js';
+import { PRELOAD, startExampleSystem, type ExampleSystem } from '../../examples/test/fixtures/system.js';
+import { toExposition } from './fixtures/otlp-to-prometheus.js';
+import { loadYaml, metricsCatalogue, path, ruleFiles } from './fixtures/repo.js';
 
 interface Notification {
   path: string;
   receiver: string;
   status: string;
   alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string> }[];
-}
-
-/** The service's request counters and histogram, as Prometheus would hold them after OTLP translation. */
-class FakeService {
-  ok = 0;
-  errors = 0;
-  private timer: NodeJS.Timeout | undefined;
-  errorShare = 0;
-
-  start(): void {
-    // 50 requests per second, a share of them 5xx.
-    this.timer = setInterval(() => {
-      const failed = Math.round(5 * this.errorShare);
-      this.errors += failed;
-      this.ok += 5 - failed;
-    }, 100);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-  }
-
-  exposition(): string {
-    const labels = (status: number) =>
-      `job="shop/orders",instance="orders-1",service_name="orders",service_namespace="shop",deployment_environment_name="test",http_request_method="GET",http_route="/orders/:id",http_response_status_code="${status}"`;
-    const lines = ['# TYPE http_server_request_duration_seconds histogram'];
-    for (const [status, count] of [[200, this.ok], [500, this.errors]] as const) {
-      // Fast requests: every one under 100 ms.
-      for (const le of ['0.005', '0.01', '0.025', '0.05']) lines.push(`http_server_request_duration_seconds_bucket{${labels(status)},le="${le}"} 0`);
-      for (const le of ['0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']) lines.push(`http_server_request_duration_seconds_bucket{${labels(status)},le="${le}"} ${count}`);
-      lines.push(`http_server_request_duration_seconds_sum{${labels(status)}} ${count * 0.02}`);
-      lines.push(`http_server_request_duration_seconds_count{${labels(status)}} ${count}`);
-    }
-    return `${lines.join('\n')}\n`;
-  }
 }
 
 async function listen(server: Server): Promise<number> {
@@ -83,17 +54,20 @@ async function eventually<T>(what: string, check: () => T | undefined | Promise<
   }
 }
 
-function startProcess(command: string, args: string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function startProcess(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; output: () => string } {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   return { child, output: () => output };
 }
 
-describe('a page end to end (real Prometheus 2.42 and Alertmanager 0.25 on loopback)', function () {
+describe('a page end to end (the example services, real Prometheus 2.42 and Alertmanager 0.25 on loopback)', function () {
   this.timeout(120_000);
-  const service = new FakeService();
+  const otlp = new OtlpReceiver();
+  const promoted = loadYaml('prometheus/prometheus.yml').otlp.promote_resource_attributes as string[];
+  let system: ExampleSystem;
+  let traffic: ReturnType<typeof startProcess>;
   const notifications: Notification[] = [];
   let scratch: string;
   let receiver: Server;
@@ -102,12 +76,15 @@ describe('a page end to end (real Prometheus 2.42 and Alertmanager 0.25 on loopb
   let promUrl: string;
   let amUrl: string;
 
-  before(async () => {
+  before(async function () {
+    this.timeout(180_000);
     scratch = mkdtempSync(join(tmpdir(), 'lookout-page-'));
+    await otlp.start();
+    system = await startExampleSystem({ otlpEndpoint: otlp.endpoint });
     receiver = createServer((req, res) => {
       if (req.url === '/metrics') {
         res.setHeader('content-type', 'text/plain; version=0.0.4');
-        res.end(service.exposition());
+        res.end(toExposition(otlp.metrics, promoted));
         return;
       }
       let body = '';
@@ -142,7 +119,7 @@ describe('a page end to end (real Prometheus 2.42 and Alertmanager 0.25 on loopb
       '--cluster.listen-address=', // no gossip port on 0.0.0.0:9094
     ]);
 
-    // Prometheus: the committed rules with `for: 0s`, scraping the fake service every second.
+    // Prometheus: the committed rules with `for: 0s`, scraping the bridge every second.
     const ruleCopies = ruleFiles().map((file, i) => {
       const doc = loadYaml(file);
       for (const group of doc.groups) {
@@ -158,7 +135,7 @@ describe('a page end to end (real Prometheus 2.42 and Alertmanager 0.25 on loopb
       rule_files: ruleCopies,
       alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] },
       // honor_labels: the series carry job and instance already, as OTLP-translated series do.
-      scrape_configs: [{ job_name: 'orders-fake', honor_labels: true, static_configs: [{ targets: [`127.0.0.1:${receiverPort}`] }] }],
+      scrape_configs: [{ job_name: 'otlp-bridge', honor_labels: true, static_configs: [{ targets: [`127.0.0.1:${receiverPort}`] }] }],
     };
     writeFileSync(join(scratch, 'prometheus.yml'), YAML.stringify(promConfig));
     prometheus = startProcess('prometheus', [
@@ -169,11 +146,17 @@ describe('a page end to end (real Prometheus 2.42 and Alertmanager 0.25 on loopb
 
     await eventually(`Alertmanager ready\n${alertmanager.output()}`, () => fetch(`${amUrl}/-/ready`).then((r) => r.ok || undefined, () => undefined), 30_000);
     await eventually(`Prometheus ready\n${prometheus.output()}`, () => fetch(`${promUrl}/-/ready`).then((r) => r.ok || undefined, () => undefined), 30_000);
-    service.start();
+    // Steady load through the gateway, as the compose stack's traffic service runs it.
+    traffic = startProcess(process.execPath, [...PRELOAD, 'dist/src/traffic.js', 'run', '--rps', '20'], {
+      cwd: path('examples'),
+      env: { PATH: process.env.PATH, ...system.common, OTEL_SERVICE_NAME: 'traffic', GATEWAY_URL: system.gateway.url },
+    });
   });
 
-  after(() => {
-    service.stop();
+  after(async () => {
+    traffic?.child.kill('SIGTERM');
+    await system?.stop();
+    await otlp.stop();
     prometheus?.child.kill('SIGKILL');
     alertmanager?.child.kill('SIGKILL');
     receiver?.closeAllConnections();
@@ -187,30 +170,43 @@ describe('a page end to end (real Prometheus 2.42 and Alertmanager 0.25 on loopb
     return body.data.alerts.filter((a) => a.state === 'firing').map((a) => a.labels);
   }
 
-  it('stays quiet while the service answers well', async () => {
+  it('stays quiet while the services answer well', async () => {
     // Healthy traffic until Prometheus has scraped it and evaluated the rules (its first scrape takes ~6 s here).
-    await eventually('the error ratio rule evaluated', async () => {
-      const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('service:http_server_errors:ratio_rate5m')}`);
+    await eventually('the error ratio of the runs service evaluated', async () => {
+      const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('service:http_server_errors:ratio_rate5m{service="runs"}')}`);
       const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
       return body.data.result.length > 0 ? body.data.result : undefined;
     }, 60_000);
-    assert.deepEqual((await firing()).filter((a) => a.service === 'orders'), []);
+    assert.deepEqual((await firing()).filter((a) => ['gateway', 'runs', 'worker'].includes(a.service!)), []);
   });
 
-  it('pages PagerDuty and the webhook on a 5xx spike, with service, severity, runbook and dashboard', async () => {
-    service.errorShare = 0.6;
+  it('bridges only metrics docs/metrics.md catalogues, under the names it gives', () => {
+    const { exact, prefixes } = metricsCatalogue();
+    const families = [...toExposition(otlp.metrics, promoted).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
+    assert.ok(families.includes('http_server_request_duration_seconds'), families.join(', '));
+    // A histogram family is catalogued as `x_bucket` or `x_*`; a family of names as `lookout_<component>_…`.
+    const unknown = families.filter((name) => !exact.has(name) && !exact.has(`${name}_bucket`) && !prefixes.some((p) => p.length > 0 && `${name}_`.startsWith(p)));
+    assert.deepEqual(unknown, [], 'exported by the services but not in docs/metrics.md');
+  });
+
+  it('pages PagerDuty and the webhook on a 5xx spike of the runs service, with service, severity, runbook and dashboard', async () => {
+    const inject = startProcess(process.execPath, [...PRELOAD, 'dist/src/traffic.js', 'inject', 'errors', '--service', 'runs', '--ratio', '0.6', '--for', '2m'], {
+      cwd: path('examples'),
+      env: { PATH: process.env.PATH, OTEL_SDK_DISABLED: 'true', RUNS_URL: system.runs.url },
+    });
+    assert.equal(await new Promise((resolve) => inject.child.on('exit', resolve)), 0, inject.output());
     const page = await eventually(
-      'ServiceHighErrorRatio sent to the pagerduty receiver',
-      () => notifications.find((n) => n.path === '/pagerduty' && n.alerts.some((a) => a.labels.alertname === 'ServiceHighErrorRatio')),
+      'ServiceHighErrorRatio for the runs service sent to the pagerduty receiver',
+      () => notifications.find((n) => n.path === '/pagerduty' && n.alerts.some((a) => a.labels.alertname === 'ServiceHighErrorRatio' && a.labels.service === 'runs')),
       60_000,
     );
-    const alert = page.alerts.find((a) => a.labels.alertname === 'ServiceHighErrorRatio')!;
+    const alert = page.alerts.find((a) => a.labels.alertname === 'ServiceHighErrorRatio' && a.labels.service === 'runs')!;
     assert.equal(page.receiver, 'pagerduty');
     assert.equal(alert.status, 'firing');
-    assert.equal(alert.labels.service, 'orders');
+    assert.equal(alert.labels.service, 'runs');
     assert.equal(alert.labels.severity, 'critical');
     assert.match(alert.annotations.runbook_url!, /docs\/runbooks\/ServiceHighErrorRatio\.md$/);
-    assert.match(alert.annotations.dashboard_url!, /\/d\/lookout-service-overview.*orders/);
+    assert.match(alert.annotations.dashboard_url!, /\/d\/lookout-service-overview\?var-service=runs$/);
     assert.ok(alert.annotations.summary && alert.annotations.description);
     // The generic webhook receives every page too.
     await eventually('the same alert at the webhook receiver', () => notifications.find((n) => n.path === '/webhook' && n.alerts.some((a) => a.labels.alertname === 'ServiceHighErrorRatio')), 30_000);

@@ -8,7 +8,7 @@ import { parser as logqlParser } from '@grafana/lezer-logql';
 import { parser as traceqlParser } from '@grafana/lezer-traceql';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import type { LRParser } from '@lezer/lr';
-import { dashboards, datasources, panels, path, queries, rules, withoutGrafanaVariables, type Query } from './fixtures/repo.js';
+import { dashboards, datasources, metricsCatalogue, panels, path, queries, rules, withoutGrafanaVariables, type Query } from './fixtures/repo.js';
 
 const PARSERS: Record<string, LRParser> = { promql: promqlParser, logql: logqlParser, traceql: traceqlParser };
 
@@ -40,19 +40,6 @@ function metricNames(text: string): string[] {
 // Prometheus's own series, not exported by anything we configure.
 const BUILT_IN = new Set(['up', 'ALERTS', 'ALERTS_FOR_STATE', 'scrape_duration_seconds', 'scrape_samples_scraped']);
 
-/** The metric families the catalogue lists, by their Prometheus names (`x_bucket` / `_sum` / `_count` forms). */
-function catalogue(): { exact: Set<string>; prefixes: string[] } {
-  const text = readFileSync(path('docs/metrics.md'), 'utf8');
-  const exact = new Set<string>();
-  const prefixes: string[] = [];
-  for (const [, name] of text.matchAll(/`([a-z_:][a-z0-9_:<>*…]*)`/g)) {
-    // `lookout_<component>_queue_depth` and `foo_*` name families.
-    if (/[<*…]/.test(name!)) prefixes.push(name!.split(/[<*…]/)[0]!);
-    else exact.add(name!);
-  }
-  return { exact, prefixes };
-}
-
 const family = (name: string) => name.replace(/_(bucket|sum|count)$/, '');
 
 describe('queries in rules, dashboards and datasources', () => {
@@ -74,7 +61,7 @@ describe('queries in rules, dashboards and datasources', () => {
   }
 
   it('names only metrics that docs/metrics.md catalogues, or recording rules, or Prometheus built-ins', () => {
-    const { exact, prefixes } = catalogue();
+    const { exact, prefixes } = metricsCatalogue();
     const recorded = new Set(rules().flatMap((r) => (r.record ? [r.record] : [])));
     const unknown = all
       .filter((q) => q.language === 'promql')
