@@ -11,5 +11,5 @@ export {
   type AuditStats,
 } from './audit.js';
 export { serviceInstruments, PROCESSING_BUCKETS_SECONDS, type PoolStats, type ServiceInstruments } from './instruments.js';
-export { currentRequestId, withRequestId, REQUEST_ID_HEADER } from './request-id.js';
+export { currentRequestId, withRequestId, REQUEST_ID_HEADER, REQUEST_ID_PATTERN } from './request-id.js';
 export { createRedactionPolicy, redactionPolicy, REDACTED, type RedactionPolicy } from './redact.js';

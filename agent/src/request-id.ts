@@ -7,8 +7,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 const kRequestId = Symbol.for('lookout.requestId');
-// Anything longer, or with characters outside this set, is replaced: it ends up in logs and indexes.
-const SANE = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+/**
+ * An incoming request id is kept only if it matches this (anything longer, or with other characters, is
+ * replaced: it ends up in logs and indexes). The audit API accepts exactly these as an event's request_id.
+ */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 interface RequestScope {
   requestId: string;
@@ -48,7 +51,7 @@ export function installRequestIds(): void {
   subscribe('http.server.request.start', (message) => {
     const { request, response } = message as { request: IncomingMessage; response: ServerResponse };
     const incoming = request.headers[REQUEST_ID_HEADER];
-    const requestId = typeof incoming === 'string' && SANE.test(incoming) ? incoming : randomUUID();
+    const requestId = typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
     (request as IncomingMessage & { [kRequestId]?: string })[kRequestId] = requestId;
     echoOnResponse(response, requestId);
     // enterWith, not run: the 'request' event is emitted right after this callback returns, in the same

@@ -171,6 +171,8 @@ describe('domain', () => {
       rejects(() => parseEvent(event({ id: 'urn:uuid:01890a5d-ac96-774b-bcce-b302099a8058' })), 400, 'invalid_field', 'id');
       rejects(() => parseEvent(event({ actor: { type: 'robot', id: 'x' } })), 400, 'invalid_field', 'actor.type');
       rejects(() => parseEvent(event({ request_id: 'has space' })), 400, 'invalid_field', 'request_id');
+      // Every id the agent keeps for a request is accepted (base64 and e-mail-like ids included).
+      assert.equal(parseEvent(event({ request_id: 'a@b.example/c+d==' })).request_id, 'a@b.example/c+d==');
       rejects(() => parseEvent(event({ trace_id: '0'.repeat(32) })), 400, 'invalid_field', 'trace_id');
       rejects(() => parseEvent(event({ trace_id: '4BF92F3577B34DA6A3CE929D0E0E4736' })), 400, 'invalid_field', 'trace_id');
       rejects(() => parseEvent(event({ span_id: 'abc' })), 400, 'invalid_field', 'span_id');

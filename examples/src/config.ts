@@ -8,6 +8,8 @@ type Env = Record<string, string | undefined>;
 export interface Listen {
   host: string;
   port: number;
+  /** PUT /admin/fault and its middleware are mounted only when FAULT_INJECTION=true. */
+  faultInjection: boolean;
 }
 
 export interface ApiKey {
@@ -102,7 +104,14 @@ export function trafficConfig(env: Env = process.env): TrafficConfig {
 }
 
 function listen(env: Env, defaultPort: number): Listen {
-  return { host: env.HOST ?? '0.0.0.0', port: int(env, 'PORT', defaultPort, 0, 65_535) };
+  return { host: env.HOST ?? '0.0.0.0', port: int(env, 'PORT', defaultPort, 0, 65_535), faultInjection: flag(env, 'FAULT_INJECTION') };
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new ConfigError(`${name}="${raw}" must be true or false`);
 }
 
 function url(env: Env, name: string, fallback: string): URL {

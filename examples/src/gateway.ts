@@ -15,7 +15,7 @@ const log = createLogger({ defaultMeta: { component: 'gateway' } });
 
 async function start(): Promise<void> {
   const config = gatewayConfig();
-  const faults = new FaultInjector('gateway', log);
+  const faults = config.faultInjection ? new FaultInjector('gateway', log) : undefined;
 
   const authenticate = (ctx: Context): ApiKey => {
     const key = config.apiKeys.get(ctx.get('x-api-key'));

@@ -44,11 +44,21 @@ export class JobQueue<T> {
     return true;
   }
 
-  /** Stops taking jobs and resolves when the queued and running ones are done. */
-  drain(): Promise<void> {
+  /**
+   * Stops taking jobs and resolves when the queued and running ones are done, or after `timeoutMs` with
+   * the number of jobs not finished (queued ones are then dropped).
+   */
+  async drain(timeoutMs: number): Promise<number> {
     this.closed = true;
-    if (this.running === 0 && this.jobs.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    if (this.running === 0 && this.jobs.length === 0) return 0;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([idle, timedOut]);
+    clearTimeout(timer);
+    const left = this.jobs.length + this.running;
+    this.jobs.length = 0;
+    return left;
   }
 
   private pump(): void {

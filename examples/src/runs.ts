@@ -24,7 +24,7 @@ async function start(): Promise<void> {
   log.info('migrations applied', { applied });
   serviceInstruments('runs').pool('runs-db', () => store.poolStats());
   const audit = createAuditClient(config.auditJwtSecret ? { token: auditTokens(config.auditJwtSecret, 'runs-service') } : {});
-  const faults = new FaultInjector('runs', log);
+  const faults = config.faultInjection ? new FaultInjector('runs', log) : undefined;
 
   const router = new Router();
   router.post('/workflows/:workflowId/runs', async (ctx) => {

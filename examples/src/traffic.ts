@@ -114,7 +114,8 @@ async function inject(config: TrafficConfig, kind: string, options: { service: s
   const res = await fetch(url, { ...init, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
   const body = await res.text();
   // The answer is the result the operator asked for: print it as is, one JSON line.
-  process.stdout.write(`${JSON.stringify({ service: options.service, status: res.status, fault: JSON.parse(body) as unknown })}\n`);
+  const hint = res.status === 404 ? { hint: `fault injection is off on ${options.service}: start it with FAULT_INJECTION=true` } : {};
+  process.stdout.write(`${JSON.stringify({ service: options.service, status: res.status, fault: JSON.parse(body) as unknown, ...hint })}\n`);
   if (!res.ok) process.exitCode = 1;
 }
 

@@ -14,6 +14,11 @@ import { JobQueue, type Job } from './job-queue.js';
 
 const log = createLogger({ defaultMeta: { component: 'worker' } });
 const QUEUE = 'workflow-runs';
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Attempts to report one outcome: 0.25 + 0.5 + 1 + 2 s of backoff in all. */
+const REPORT_ATTEMPTS = 5;
+/** How long a stopping worker keeps working through its queue (compose gives it 30 s before SIGKILL). */
+const DRAIN_MS = 20_000;
 
 interface RunJob {
   run_id: string;
@@ -24,7 +29,7 @@ interface RunJob {
 async function start(): Promise<void> {
   const config = workerConfig();
   const instruments = serviceInstruments('worker');
-  const faults = new FaultInjector('worker', log);
+  const faults = config.faultInjection ? new FaultInjector('worker', log) : undefined;
 
   const work = async (job: Job<RunJob>): Promise<void> => {
     const { run_id, tenant_id, workflow_id } = job.payload;
@@ -41,16 +46,27 @@ async function start(): Promise<void> {
         (err: Error) => ({ status: 'failed' as const, error_code: err.message }),
       );
     const duration_ms = Math.round(performance.now() - started);
-    const reply = await callService(config.runsUrl, 'POST', `/runs/${run_id}/result`, {
-      headers: { [TENANT_HEADER]: tenant_id },
-      body: { ...outcome, duration_ms },
-    }).catch((err: HttpError) => ({ status: err.status, body: { error: { code: err.code, message: err.message } } }));
-    if (reply.status !== 200) {
-      // The run stays queued in the runs service; a real worker would retry or dead-letter it.
-      log.error('run outcome not recorded', { run_id, status: reply.status, reply: reply.body });
-      throw new Error(`runs service answered ${reply.status}`);
-    }
+    await report(job.payload, { ...outcome, duration_ms });
     log.info('run finished', { run_id, workflow_id, tenant: tenant_id, outcome: outcome.status, duration_ms });
+  };
+
+  /**
+   * Tells the runs service the outcome, retrying while it fails or is unreachable (a fault or a restart
+   * must not leave the run queued for ever). 409 means an earlier attempt got through. After the last
+   * attempt the run stays queued there, and the error is logged and on the span.
+   */
+  const report = async (job: RunJob, outcome: Record<string, unknown>): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const reply = await callService(config.runsUrl, 'POST', `/runs/${encodeURIComponent(job.run_id)}/result`, {
+        headers: { [TENANT_HEADER]: job.tenant_id },
+        body: outcome,
+      }).catch((err: HttpError) => ({ status: err.status, body: { error: { code: err.code, message: err.message } } }));
+      if (reply.status === 200 || reply.status === 409) return;
+      const retry = reply.status >= 500 && attempt < REPORT_ATTEMPTS;
+      log.log(retry ? 'warn' : 'error', retry ? 'run outcome not recorded yet, retrying' : 'run outcome not recorded', { run_id: job.run_id, attempt, status: reply.status, reply: reply.body });
+      if (!retry) throw new Error(`runs service answered ${reply.status} to the outcome of run ${job.run_id}`);
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (attempt - 1)));
+    }
   };
   const queue = new JobQueue<RunJob>(QUEUE, config.concurrency, config.maxQueued, work);
   instruments.queueDepth(QUEUE, () => queue.depth);
@@ -62,6 +78,7 @@ async function start(): Promise<void> {
       const value = body[field];
       if (typeof value !== 'string' || value.length === 0 || value.length > 128) throw new HttpError(400, 'invalid_job', `${field} must be a string of 1–128 characters`, field);
     }
+    if (!RUN_ID.test(body.run_id as string)) throw new HttpError(400, 'invalid_job', 'run_id must be a UUID', 'run_id');
     const job = body as RunJob;
     if (!queue.push(job.run_id, job, currentRequestId())) throw new HttpError(503, 'queue_full', `the ${QUEUE} queue holds ${config.maxQueued} jobs or is shutting down`);
     ctx.status = 202;
@@ -73,7 +90,8 @@ async function start(): Promise<void> {
 
   await serve('worker', serviceApp(log, { jsonLimit: '16kb', faults }, router), config, log, async () => {
     log.info('draining the queue', { depth: queue.depth });
-    await queue.drain();
+    const left = await queue.drain(DRAIN_MS);
+    if (left > 0) log.error('stopped with runs still queued: they stay queued in the runs service', { left });
   });
 }
 

@@ -11,6 +11,7 @@ describe('example service configuration', () => {
     assert.equal(runsConfig({}).workerUrl.href, 'http://127.0.0.1:8083/');
     assert.deepEqual(workerConfig({}).workMs, [20, 200]);
     assert.equal(trafficConfig({}).ratePerSecond, 5);
+    assert.equal(gatewayConfig({}).faultInjection, false, 'fault injection is opt-in');
   });
 
   const refuses = (load: () => unknown, message: RegExp) => assert.throws(load, (err: Error) => err instanceof ConfigError && message.test(err.message));
@@ -27,5 +28,6 @@ describe('example service configuration', () => {
     refuses(() => workerConfig({ WORKER_FAILURE_RATIO: '1.5' }), /^WORKER_FAILURE_RATIO="1.5" must be a number from 0 to 1$/);
     refuses(() => workerConfig({ WORKER_CONCURRENCY: '2.5' }), /^WORKER_CONCURRENCY="2.5" must be a whole number$/);
     refuses(() => trafficConfig({ TRAFFIC_RPS: '0' }), /^TRAFFIC_RPS="0" must be a number from 0.1 to 1000$/);
+    refuses(() => gatewayConfig({ FAULT_INJECTION: 'yes' }), /^FAULT_INJECTION="yes" must be true or false$/);
   });
 });

@@ -42,11 +42,12 @@ describe('the example services with the agent, the audit API and an OTLP receive
   it('carries one trace id from the caller through gateway, runs, worker and back, on every log line of the run and in both audit events', async () => {
     const traceId = randomBytes(16).toString('hex');
     const callerSpanId = randomBytes(8).toString('hex');
+    // A request id with every character the agent keeps (base64 and e-mail-like ids), which the audit API must take too.
     const res = await call(gateway.url, 'POST', '/api/workflows/nightly-report/runs', {
-      headers: { 'x-api-key': API_KEY, traceparent: `00-${traceId}-${callerSpanId}-01`, 'x-request-id': 'e2e-run-1' },
+      headers: { 'x-api-key': API_KEY, traceparent: `00-${traceId}-${callerSpanId}-01`, 'x-request-id': 'e2e/run+1@acme=' },
     });
     assert.equal(res.status, 201, JSON.stringify(res.body));
-    assert.equal(res.headers.get('x-request-id'), 'e2e-run-1');
+    assert.equal(res.headers.get('x-request-id'), 'e2e/run+1@acme=');
     const runId = res.body.data.id as string;
     assert.equal(res.body.data.status, 'queued');
 
@@ -78,7 +79,7 @@ describe('the example services with the agent, the audit API and an OTLP receive
     assert.deepEqual(new Set(runLines.map((l) => l.message)), new Set(['run queued', 'run started', 'run finished', 'run completed']));
     for (const line of runLines) {
       assert.equal(line.trace_id, traceId, `log line ${JSON.stringify(line)}`);
-      assert.equal(line.request_id, 'e2e-run-1', `log line ${JSON.stringify(line)}`);
+      assert.equal(line.request_id, 'e2e/run+1@acme=', `log line ${JSON.stringify(line)}`);
       assert.match(String(line.span_id), /^[0-9a-f]{16}$/);
     }
     // …and the same records reached the OTLP receiver with the trace id set on the record itself.
@@ -103,7 +104,7 @@ describe('the example services with the agent, the audit API and an OTLP receive
     assert.equal(byAction['workflow.run.completed']!.actor.type, 'service');
     for (const event of events) {
       assert.equal(event.trace_id, traceId);
-      assert.equal(event.request_id, 'e2e-run-1');
+      assert.equal(event.request_id, 'e2e/run+1@acme=');
     }
     // The tenant comes from the API key: another tenant's reader sees none of it.
     const other = await call(auditApi.url, 'GET', `/api/v1/activity?trace_id=${traceId}`, { token: await token({ tenant: 'globex', scope: 'activity:read' }) });
@@ -149,6 +150,8 @@ describe('the example services with the agent, the audit API and an OTLP receive
     assert.deepEqual([nowhere.status, nowhere.body.error.code], [404, 'not_found']);
     const badJob = await call(worker.url, 'POST', '/jobs', { body: { run_id: 'r1', tenant_id: 'acme' } });
     assert.deepEqual([badJob.status, badJob.body.error.field], [400, 'workflow_id']);
+    const pathJob = await call(worker.url, 'POST', '/jobs', { body: { run_id: '../../admin/fault', tenant_id: 'acme', workflow_id: 'w' } });
+    assert.deepEqual([pathJob.status, pathJob.body.error.message], [400, 'run_id must be a UUID']);
   });
 
   it('injects an error spike with `traffic inject errors`, which the traffic generator sees as 502s, until `inject clear`', async () => {
@@ -165,7 +168,7 @@ describe('the example services with the agent, the audit API and an OTLP receive
     const failing = await call(gateway.url, 'POST', '/api/workflows/invoice-sync/runs', { headers: { 'x-api-key': API_KEY } });
     assert.equal(failing.status, 502);
     assert.equal(failing.body.error.code, 'upstream_error');
-    await runs.waitForLine((l) => l.message === 'injected fault: answering 500');
+    await runs.waitForLine((l) => l.message === 'answered 500 injected_fault');
 
     const spiked = lines((await traffic('run', '--rps', '20', '--duration', '1s')).stdout).find((l) => l.message === 'traffic report' && l.requests > 0)!;
     assert.ok(spiked.by_status['502'] >= 10, JSON.stringify(spiked));
@@ -249,7 +252,19 @@ describe('the example services with the agent, the audit API and an OTLP receive
     }
   });
 
-  it('every service exits 0 on SIGTERM, the worker after draining its queue', async () => {
-    for (const app of [gateway, runs, worker]) assert.deepEqual(await app.stop(), { code: 0, signal: null }, app.stderr());
+  it('every service exits 0 on SIGTERM, the worker after finishing the runs it had queued', async () => {
+    // 40 runs at once: the worker (4 at a time, 5–20 ms each) still holds most of them when SIGTERM comes.
+    const started = await Promise.all(
+      Array.from({ length: 40 }, () => call(gateway.url, 'POST', '/api/workflows/user-export/runs', { headers: { 'x-api-key': API_KEY } })),
+    );
+    assert.ok(started.every((r) => r.status === 201), JSON.stringify(started.map((r) => r.status)));
+    assert.deepEqual(await worker.stop(), { code: 0, signal: null }, worker.stderr());
+    const draining = objects(worker).find((l) => l.message === 'draining the queue')!;
+    assert.ok((draining.depth as number) > 0, `the worker had runs queued at SIGTERM (${draining.depth})`);
+    for (const run of started) {
+      const stored = await call(runs.url, 'GET', `/runs/${run.body.data.id}`, { headers: { 'x-tenant-id': 'acme' } });
+      assert.equal(stored.body.data.status, 'completed', `run ${run.body.data.id}`);
+    }
+    for (const app of [gateway, runs]) assert.deepEqual(await app.stop(), { code: 0, signal: null }, app.stderr());
   });
 });

@@ -84,7 +84,7 @@ describe('the images built from this repository (Dockerfile steps replayed witho
 
   it('examples image: the runs service applies its migrations, and the traffic generator reaches it', async () => {
     const image = images['examples/Dockerfile']!;
-    const runs = await start(image, 'runs', { DATABASE_URL: (await database()).url });
+    const runs = await start(image, 'runs', { DATABASE_URL: (await database()).url, FAULT_INJECTION: compose().runs.environment.FAULT_INJECTION });
     running.push(runs);
     await runs.waitForLine((l) => l.message === 'migrations applied');
     await ready(runs);

@@ -213,7 +213,9 @@ describe('Grafana datasources', () => {
     const toAudit = sources.get('loki')!.jsonData.derivedFields.find((f: any) => String(f.url).startsWith('/d/'));
     assert.equal(toAudit.matcherType, 'label');
     const link = new URL(toAudit.url.replaceAll('$${__value.raw}', '0af7651916cd43dd8448eb211c80319c'), 'http://grafana');
-    const dashboard = loadJson(`grafana/dashboards/${link.pathname.split('/')[2]}.json`);
+    const uid = link.pathname.split('/')[2]!;
+    const dashboard = loadJson(`grafana/dashboards/${uid}.json`);
+    assert.equal(dashboard.uid, uid);
     const variable = [...link.searchParams.keys()].find((k) => k.startsWith('var-'))!.slice(4);
     assert.ok(dashboard.templating.list.some((v: any) => v.name === variable && v.type === 'textbox'), `dashboard ${dashboard.uid} has a ${variable} text box`);
     const sql = dashboard.panels.flatMap((p: any) => p.targets ?? []).map((t: any) => t.rawSql).find(Boolean) as string;

@@ -1,6 +1,7 @@
 // Parses an activity event body (or a batch of them) into a validated, scrubbed input: 4xx naming the field on anything wrong.
 import { Ajv, type ErrorObject } from 'ajv';
 import formats from 'ajv-formats';
+import { REQUEST_ID_PATTERN } from '@lookout/agent';
 import { ApiError } from './errors.js';
 import { scrubMetadata, scrubText } from './scrub.js';
 import { closedFields, explainSchemaError, TIMESTAMP_SCHEMA, validateMetadata } from './taxonomy.js';
@@ -55,7 +56,9 @@ const EVENT_SCHEMA = {
         id: { type: 'string', minLength: 1, maxLength: 256 },
       },
     },
-    request_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:\\-]+$', description: 'letters, digits and . _ : -' },
+    // Whatever request id the agent keeps or makes for a request (REQUEST_ID_PATTERN), so a service's audit
+    // events are never refused for the id its caller chose.
+    request_id: { type: 'string', minLength: 1, maxLength: 128, pattern: REQUEST_ID_PATTERN.source, description: '1 to 128 letters, digits and . _ : @ / + = -' },
     // W3C Trace Context: lower-case hex, and all zeros is the invalid id.
     trace_id: { type: 'string', pattern: '^(?!0{32}$)[0-9a-f]{32}$', description: '32 lower-case hex digits, not all zero' },
     span_id: { type: 'string', pattern: '^(?!0{16}$)[0-9a-f]{16}$', description: '16 lower-case hex digits, not all zero' },

@@ -7,7 +7,7 @@ import { errorHandler } from './errors.js';
 import type { FaultInjector } from './fault.js';
 import type { Logger } from './logger.js';
 
-export function serviceApp(log: Logger, options: { jsonLimit: string; faults?: FaultInjector }, ...routers: Router[]): Koa {
+export function serviceApp(log: Logger, options: { jsonLimit: string; faults?: FaultInjector | undefined }, ...routers: Router[]): Koa {
   const app = new Koa();
   app.silent = true; // errors are logged by errorHandler, with their trace id
   app.use(errorHandler(log));

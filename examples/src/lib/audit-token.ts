@@ -22,6 +22,7 @@ export function auditTokens(secret: string, subject: string): (tenant: string | 
       .setExpirationTime(now + LIFETIME_S)
       .sign(key);
     cache.set(tenant, { token, expiresAt: now + LIFETIME_S });
+    token.catch(() => cache.delete(tenant)); // a failed signing is tried again at the next batch
     return token;
   };
 }

@@ -24,6 +24,9 @@ export function errorHandler(log: Logger): Middleware {
     } catch (err) {
       const known = err instanceof HttpError ? err : bodyParserError(err);
       if (!known) log.error('request failed', { err, method: ctx.method, path: ctx.path });
+      // Our own 5xx (an upstream down or slow, an injected fault) is logged too: the logs of a failed
+      // request must say why it failed.
+      else if (known.status >= 500) log.warn(`answered ${known.status} ${known.code}`, { method: ctx.method, path: ctx.path, error_message: known.message });
       const { status, code, message, field } = known ?? new HttpError(500, 'internal', 'internal error; the trace id in the logs has the details');
       ctx.status = status;
       ctx.body = { error: { code, message, ...(field ? { field } : {}) } };

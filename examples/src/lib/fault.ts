@@ -40,8 +40,8 @@ export class FaultInjector {
       const fault = ctx.path.startsWith('/admin/') || ctx.path.startsWith('/health') ? undefined : this.current();
       if (fault) {
         if (fault.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+        // errorHandler logs the 500 it becomes.
         if (Math.random() < fault.errorRatio) {
-          this.log.warn('injected fault: answering 500', { path: ctx.path });
           throw new HttpError(500, 'injected_fault', `an injected fault (PUT /admin/fault on ${this.service}) failed this request`);
         }
       }

@@ -7,7 +7,9 @@ import type Koa from 'koa';
 import type { Logger } from './logger.js';
 import type { Listen } from '../config.js';
 
-const GRACE_MS = 10_000;
+// In-flight requests get this long after SIGTERM; compose's stop_grace_period (30 s) covers it and the
+// service's own onStop (the worker's drain, the runs service's audit flush).
+const GRACE_MS = 5_000;
 
 export interface Served {
   server: Server;
