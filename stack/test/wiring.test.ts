@@ -86,12 +86,18 @@ describe('docker-compose.yml', () => {
 
 describe('the example services in docker-compose.yml', () => {
   const services = () => compose().services as Record<string, any>;
-  const examples = () => Object.entries(services()).filter(([, service]) => service.build?.dockerfile === 'examples/Dockerfile');
+  const examplesImage = () => services().runs.image as string;
+  const examples = () => Object.entries(services()).filter(([, service]) => service.image === examplesImage());
   /** The port a compose service listens on, from its PORT variable. */
   const portOf = (name: string) => String(services()[name]?.environment?.PORT ?? '');
 
   it('runs the gateway, runs, worker, traffic generator and alert webhook from the examples image, each an entry point that exists', () => {
     assert.deepEqual(examples().map(([name]) => name).sort(), ['alert-webhook', 'gateway', 'runs', 'traffic', 'worker']);
+    // Exactly one service builds the image (parallel builds of one tag collide); the rest never pull it.
+    const builders = examples().filter(([, service]) => service.build);
+    assert.deepEqual(builders.map(([name]) => name), ['runs']);
+    assert.equal(builders[0]![1].build.dockerfile, 'examples/Dockerfile');
+    for (const [name, service] of examples()) assert.equal(service.pull_policy, service.build ? 'build' : 'never', name);
     for (const [name, service] of examples()) {
       const entry = /^dist\/src\/([\w-]+)\.js$/.exec(service.command[0])?.[1];
       assert.ok(entry && existsSync(path('examples/src', `${entry}.ts`)), `${name}: ${service.command[0]}`);
