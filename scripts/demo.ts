@@ -65,8 +65,8 @@ try {
   console.log('\nIts audit events (GET /api/v1/activity?trace_id=…, tenant acme):');
   for (const e of events.reverse()) console.log(`  ${e.occurred_at}  ${e.action}  actor=${e.actor.type}:${e.actor.id}  request_id=${e.request_id}`);
 
-  console.log('\nThe injected fault, as the runs service logged it:');
-  const fault = runs.lines.find((l): l is Record<string, unknown> => typeof l === 'object' && l.message === 'answered 500 injected_fault');
+  console.log('\nThe request that met the injected fault, as the runs service logged it:');
+  const fault = runs.lines.find((l): l is Record<string, unknown> => typeof l === 'object' && l.message === 'answered 500 injected_fault' && l.path === '/workflows/index-rebuild/runs');
   console.log(' ', JSON.stringify(fault));
 
   console.log('\nMetrics received:', [...new Set(receiver.metrics.map((m) => m.name))].sort().join(', '));
