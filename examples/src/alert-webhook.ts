@@ -3,7 +3,7 @@
 // service's own logs, and GET /alerts lists the last ones received.
 import Router from '@koa/router';
 import { createLogger } from '@lookout/agent';
-import { alertWebhookConfig, ConfigError } from './config.js';
+import { alertWebhookConfig } from './config.js';
 import { serviceApp } from './lib/app.js';
 import { HttpError } from './lib/errors.js';
 import { main, serve } from './lib/serve.js';
@@ -77,4 +77,4 @@ function parse(body: unknown): Notification {
   return n as Notification;
 }
 
-main(log, start, (err) => err instanceof ConfigError);
+main(log, start);

@@ -3,7 +3,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { createLogger } from '@lookout/agent';
-import { ConfigError, gatewayConfig, type ApiKey } from './config.js';
+import { gatewayConfig, type ApiKey } from './config.js';
 import { serviceApp } from './lib/app.js';
 import { callService } from './lib/call.js';
 import { TENANT_HEADER, USER_HEADER } from './lib/caller.js';
@@ -53,4 +53,4 @@ async function start(): Promise<void> {
   await serve('gateway', serviceApp(log, { jsonLimit: '16kb', faults }, health, router), config, log);
 }
 
-main(log, start, (err) => err instanceof ConfigError);
+main(log, start);

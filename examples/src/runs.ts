@@ -3,7 +3,7 @@
 // outcome back, which records workflow.run.completed or .failed. Internal: the gateway is its only caller.
 import Router from '@koa/router';
 import { createAuditClient, createLogger, serviceInstruments } from '@lookout/agent';
-import { ConfigError, runsConfig } from './config.js';
+import { runsConfig } from './config.js';
 import { serviceApp } from './lib/app.js';
 import { auditTokens } from './lib/audit-token.js';
 import { callService } from './lib/call.js';
@@ -11,11 +11,11 @@ import { tenantOf, userOf } from './lib/caller.js';
 import { HttpError } from './lib/errors.js';
 import { FaultInjector } from './lib/fault.js';
 import { main, serve } from './lib/serve.js';
+import { RUN_ID } from './run-id.js';
 import { RunsStore, type Run } from './runs-store.js';
 
 const log = createLogger({ defaultMeta: { component: 'runs' } });
 const WORKFLOW_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 async function start(): Promise<void> {
   const config = runsConfig();
@@ -121,4 +121,4 @@ function present(run: Run) {
   };
 }
 
-main(log, start, (err) => err instanceof ConfigError);
+main(log, start);

@@ -3,7 +3,7 @@
 // service. Exposes its queue depth and processing duration through the agent's service instruments.
 import Router from '@koa/router';
 import { createLogger, currentRequestId, serviceInstruments } from '@lookout/agent';
-import { ConfigError, workerConfig } from './config.js';
+import { workerConfig } from './config.js';
 import { serviceApp } from './lib/app.js';
 import { callService } from './lib/call.js';
 import { TENANT_HEADER } from './lib/caller.js';
@@ -11,10 +11,10 @@ import { HttpError } from './lib/errors.js';
 import { FaultInjector } from './lib/fault.js';
 import { main, serve } from './lib/serve.js';
 import { JobQueue, type Job } from './job-queue.js';
+import { RUN_ID } from './run-id.js';
 
 const log = createLogger({ defaultMeta: { component: 'worker' } });
 const QUEUE = 'workflow-runs';
-const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Attempts to report one outcome: 0.25 + 0.5 + 1 + 2 s of backoff in all. */
 const REPORT_ATTEMPTS = 5;
 /** How long a stopping worker keeps working through its queue (compose gives it 30 s before SIGKILL). */
@@ -95,4 +95,4 @@ async function start(): Promise<void> {
   });
 }
 
-main(log, start, (err) => err instanceof ConfigError);
+main(log, start);

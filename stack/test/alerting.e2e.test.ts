@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import YAML from 'yaml';
 import { OtlpReceiver } from '../../agent/test/fixtures/otlp-receiver.js';
-import { PRELOAD, startExampleSystem, type ExampleSystem } from '../../examples/test/fixtures/system.js';
+import { freePort, PRELOAD, startExampleSystem, type ExampleSystem } from '../../examples/test/fixtures/system.js';
 import { toExposition } from './fixtures/otlp-to-prometheus.js';
 import { loadYaml, metricsCatalogue, path, ruleFiles } from './fixtures/repo.js';
 
@@ -35,13 +35,6 @@ interface Notification {
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  const port = await listen(server);
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function eventually<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs: number): Promise<T> {

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Logger } from './logger.js';
-import type { Listen } from '../config.js';
+import { ConfigError, type Listen } from '../config.js';
 
 // In-flight requests get this long after SIGTERM; compose's stop_grace_period (30 s) covers it and the
 // service's own onStop (the worker's drain, the runs service's audit flush).
@@ -52,9 +52,9 @@ export async function serve(name: string, app: Koa, listen: Listen, log: Logger,
 }
 
 /** Runs a service's start function; a configuration error ends the process with code 2 and one clear line. */
-export function main(log: Logger, start: () => Promise<unknown>, isConfigError: (err: unknown) => boolean): void {
+export function main(log: Logger, start: () => Promise<unknown>): void {
   start().catch((err: unknown) => {
-    if (isConfigError(err)) {
+    if (err instanceof ConfigError) {
       log.error(`configuration error: ${(err as Error).message}`);
       process.exitCode = 2;
     } else {
