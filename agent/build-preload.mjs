@@ -2,7 +2,11 @@
 // dist/preload/. Loading ~300 small modules of the OpenTelemetry SDK cost ~180 ms of startup here; one
 // bundle with lazily loaded chunks (exporters load on first export) costs ~70 ms. Measured with
 // `node --import @lookout/agent/register` on an empty script, Node 24.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// Chunk names carry content hashes: without this, every build would leave the last one's chunks behind.
+rmSync('dist/preload', { recursive: true, force: true });
 
 await build({
   entryPoints: ['src/register.ts'],

@@ -37,6 +37,11 @@ export interface AgentConfig {
   /** Instrumentation names (`http`, `koa`, …) the user asked for; undefined means our default set. */
   enabledInstrumentations: string[] | undefined;
   disabledInstrumentations: Set<string>;
+  /**
+   * Pieces where the upstream OpenTelemetry instrumentation runs instead of ours
+   * (LOOKOUT_UPSTREAM_INSTRUMENTATIONS): `http`, `undici`, `pg`, `knex`, `winston`.
+   */
+  upstreamInstrumentations: Set<UpstreamName>;
   /** Extra key fragments for the redaction policy (LOOKOUT_REDACT_KEYS). */
   redactKeys: string[];
   shutdownTimeoutMillis: number;
@@ -54,6 +59,10 @@ const SAMPLERS: readonly SamplerName[] = [
   'parentbased_always_off',
   'parentbased_traceidratio',
 ];
+/** The instrumentations Lookout owns whose upstream counterpart stays one variable away. */
+export const UPSTREAM_NAMES = ['http', 'undici', 'pg', 'knex', 'winston'] as const;
+export type UpstreamName = (typeof UPSTREAM_NAMES)[number];
+
 const LOG_LEVELS = ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'] as const;
 
 export function loadConfig(env: Env = process.env, entry = process.argv[1]): AgentConfig {
@@ -86,6 +95,7 @@ export function loadConfig(env: Env = process.env, entry = process.argv[1]): Age
     logs: batch(env, 'OTEL_BLRP', { scheduledDelayMillis: 1000, maxQueueSize: 2048, maxExportBatchSize: 512, exportTimeoutMillis: 30_000 }),
     enabledInstrumentations: list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS),
     disabledInstrumentations: new Set(list(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS) ?? []),
+    upstreamInstrumentations: upstreamNames(env),
     redactKeys: list(env.LOOKOUT_REDACT_KEYS) ?? [],
     shutdownTimeoutMillis: int(env, 'LOOKOUT_SHUTDOWN_TIMEOUT_MS', 5000, 0),
     appDir,
@@ -165,6 +175,16 @@ function exporterEnabled(env: Env, signal: Signal): boolean {
   if (values.includes('none')) return false;
   if (!values.includes('otlp')) warn(`${name}="${env[name]}": only "otlp" and "none" are supported; "otlp" is used`);
   return true;
+}
+
+function upstreamNames(env: Env): Set<UpstreamName> {
+  const names = new Set<UpstreamName>();
+  for (const raw of list(env.LOOKOUT_UPSTREAM_INSTRUMENTATIONS) ?? []) {
+    const name = raw.toLowerCase();
+    if ((UPSTREAM_NAMES as readonly string[]).includes(name)) names.add(name as UpstreamName);
+    else warn(`LOOKOUT_UPSTREAM_INSTRUMENTATIONS names "${raw}", which is not one of ${UPSTREAM_NAMES.join(', ')}; ignored`);
+  }
+  return names;
 }
 
 function batch(env: Env, prefix: string, defaults: BatchConfig): BatchConfig {

@@ -69,7 +69,8 @@ export class ResilientExporter<T> implements ItemExporter<T> {
       this.pending = [];
       await new Promise<void>((resolve) => this.export(retry, () => resolve()));
     }
-    await (await this.delegate()).forceFlush?.();
+    // Nothing was ever exported: no reason to load the gRPC stack just to flush nothing (a short script's exit).
+    if (this.exporter) await (await this.exporter).forceFlush?.();
   }
 
   async shutdown(): Promise<void> {

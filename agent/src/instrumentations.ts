@@ -4,44 +4,65 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
-import type { AgentConfig } from './config.js';
+import type { IncomingMessage } from 'node:http';
+import type { AgentConfig, UpstreamName } from './config.js';
 import { warn } from './warn.js';
 
 export interface InstrumentationHooks {
   /** Adds request_id to a record of an app-built winston logger. */
   winstonLogHook(record: Record<string, unknown>): void;
+  /** The request id the agent gave an incoming request. */
+  requestIdOf(request: IncomingMessage): string | undefined;
 }
 
 interface Builtin {
   /** The npm package the app must have for this instrumentation to be worth loading (none for Node core). */
   needs?: string;
-  /** Module names the ESM loader hook must intercept for it. */
-  esm: string[];
-  build(hooks: InstrumentationHooks): Promise<Instrumentation[]>;
+  /** Module names the ESM loader hook must intercept for it (ours and upstream's may differ). */
+  esm(upstream: Set<UpstreamName>): string[];
+  build(hooks: InstrumentationHooks, upstream: Set<UpstreamName>): Promise<Instrumentation[]>;
 }
 
+// Ours by default where a profile showed upstream is the cost (docs/benchmarks.md); the upstream one for a
+// piece named in LOOKOUT_UPSTREAM_INSTRUMENTATIONS. Diagnostics-channel instrumentations patch nothing, so
+// they need no loader hook at all.
 const BUILTINS: Record<string, Builtin> = {
   http: {
-    esm: ['http', 'https', 'node:http', 'node:https'],
-    async build() {
-      const [{ HttpInstrumentation }, { HttpServerInstrumentation }] = await Promise.all([
-        import('@opentelemetry/instrumentation-http'),
+    esm: (upstream) => (upstream.has('http') ? ['http', 'https', 'node:http', 'node:https'] : []),
+    async build(hooks, upstream) {
+      if (upstream.has('http')) {
+        const { HttpInstrumentation } = await import('@opentelemetry/instrumentation-http');
+        return [
+          new HttpInstrumentation({
+            requestHook: (span, request) => {
+              // Server requests only (IncomingMessage has httpVersion, an outgoing ClientRequest has not).
+              const requestId = 'httpVersion' in request ? hooks.requestIdOf(request) : undefined;
+              if (requestId !== undefined) span.setAttribute('request_id', requestId);
+            },
+          }),
+        ];
+      }
+      const [{ HttpServerInstrumentation }, { HttpClientInstrumentation }] = await Promise.all([
         import('./http-server.js'),
+        import('./http-client.js'),
       ]);
-      // Server side: our diagnostics-channel instrumentation. Client side (spans, traceparent): upstream.
-      return [new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }), new HttpServerInstrumentation()];
+      return [new HttpServerInstrumentation(), new HttpClientInstrumentation()];
     },
   },
   undici: {
-    esm: [],
-    async build() {
-      const { UndiciInstrumentation } = await import('@opentelemetry/instrumentation-undici');
-      return [new UndiciInstrumentation()];
+    esm: () => [],
+    async build(_hooks, upstream) {
+      if (upstream.has('undici')) {
+        const { UndiciInstrumentation } = await import('@opentelemetry/instrumentation-undici');
+        return [new UndiciInstrumentation()];
+      }
+      const { UndiciClientInstrumentation } = await import('./undici-client.js');
+      return [new UndiciClientInstrumentation()];
     },
   },
   koa: {
     needs: 'koa',
-    esm: ['koa'],
+    esm: () => [], // module-hook.ts, not a loader hook
     async build() {
       // Not @opentelemetry/instrumentation-koa: a span per middleware or router layer costs CPU on every
       // request and nobody reads it. Ours puts the route on the server span and adds no spans.
@@ -51,30 +72,42 @@ const BUILTINS: Record<string, Builtin> = {
   },
   pg: {
     needs: 'pg',
-    esm: ['pg', 'pg-pool'],
-    async build() {
-      const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
-      return [new PgInstrumentation({ ignoreConnectSpans: true })];
+    esm: (upstream) => (upstream.has('pg') ? ['pg', 'pg-pool'] : []),
+    async build(_hooks, upstream) {
+      if (upstream.has('pg')) {
+        const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
+        return [new PgInstrumentation({ ignoreConnectSpans: true })];
+      }
+      const { PgInstrumentation } = await import('./pg.js');
+      return [new PgInstrumentation()];
     },
   },
   knex: {
     needs: 'knex',
-    esm: ['knex'],
-    async build() {
-      const { KnexInstrumentation } = await import('@opentelemetry/instrumentation-knex');
-      return [new KnexInstrumentation({ maxQueryLength: 1000 })];
+    esm: (upstream) => (upstream.has('knex') ? ['knex'] : []),
+    async build(_hooks, upstream) {
+      if (upstream.has('knex')) {
+        const { KnexInstrumentation } = await import('@opentelemetry/instrumentation-knex');
+        return [new KnexInstrumentation({ maxQueryLength: 1000 })];
+      }
+      const { KnexInstrumentation } = await import('./knex.js');
+      return [new KnexInstrumentation({ pgSpans: !upstream.has('pg') })];
     },
   },
   winston: {
     needs: 'winston',
-    esm: ['winston'],
-    async build(hooks) {
-      const { WinstonInstrumentation } = await import('@opentelemetry/instrumentation-winston');
-      return [new WinstonInstrumentation({ logHook: (_span, record) => hooks.winstonLogHook(record) })];
+    esm: (upstream) => (upstream.has('winston') ? ['winston'] : []),
+    async build(hooks, upstream) {
+      if (upstream.has('winston')) {
+        const { WinstonInstrumentation } = await import('@opentelemetry/instrumentation-winston');
+        return [new WinstonInstrumentation({ logHook: (_span, record) => hooks.winstonLogHook(record) })];
+      }
+      const { WinstonInstrumentation } = await import('./winston.js');
+      return [new WinstonInstrumentation({ logHook: hooks.winstonLogHook })];
     },
   },
   'runtime-node': {
-    esm: [],
+    esm: () => [],
     async build() {
       const { RuntimeNodeInstrumentation } = await import('@opentelemetry/instrumentation-runtime-node');
       return [new RuntimeNodeInstrumentation({ monitoringPrecision: 20 })];
@@ -97,13 +130,14 @@ export function planInstrumentations(config: AgentConfig): InstrumentationPlan {
     // Default set: skip what the app cannot use. Asked-for extras are checked when they are loaded.
     return !builtin?.needs || appHasPackage(config.appDir, builtin.needs);
   });
-  const esmModules = names.flatMap((name) => BUILTINS[name]?.esm ?? [name]);
+  const upstream = config.upstreamInstrumentations;
+  const esmModules = names.flatMap((name) => BUILTINS[name]?.esm(upstream) ?? [name]);
   return {
     names,
     esmModules: [...new Set(esmModules)],
     async build(hooks) {
       const built = await Promise.all(
-        names.map((name) => (BUILTINS[name] ? BUILTINS[name].build(hooks) : loadExtra(config.appDir, name))),
+        names.map((name) => (BUILTINS[name] ? BUILTINS[name].build(hooks, upstream) : loadExtra(config.appDir, name))),
       );
       return built.flat();
     },

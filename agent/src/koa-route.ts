@@ -3,7 +3,8 @@
 // Koa catches errors itself and answers 500, so without this the server span says "500" but never why.
 import { SpanStatusCode, context, type Span } from '@opentelemetry/api';
 import { RPCType, getRPCMetadata } from '@opentelemetry/core';
-import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
+import { InstrumentationBase } from '@opentelemetry/instrumentation';
+import { onModuleLoad } from './module-hook.js';
 
 type Middleware = (ctx: KoaContext) => Promise<unknown>;
 interface KoaContext {
@@ -15,18 +16,28 @@ interface KoaApplication {
 const kPatched = Symbol.for('lookout.koaHandleRequestPatched');
 
 export class KoaRouteInstrumentation extends InstrumentationBase {
+  private hooked = false;
+
   constructor() {
-    super('@lookout/agent/koa', '0.1.0', {});
+    // Not enabled from the constructor: registerInstrumentations enables it once providers are set.
+    super('@lookout/agent/koa', '0.1.0', { enabled: false });
   }
 
   protected init() {
-    return new InstrumentationNodeModuleDefinition('koa', ['>=2 <4'], (exports: KoaApplication | { default: KoaApplication }) => {
-      // CommonJS hands us the Application class, the ESM hook its module namespace; both share one class.
-      const Application = 'default' in exports ? exports.default : exports;
-      patchHandleRequest(Application);
-      return exports;
+    return []; // no loader hook: module-hook.ts patches Koa's class as it loads
+  }
+
+  override enable(): void {
+    if (this.hooked) return;
+    this.hooked = true;
+    // Koa 2 and 3 alike: lib/application.js exports the Application class (Koa 3's ESM entry re-exports it).
+    onModuleLoad('koa', 'lib/application.js', true, (Application) => {
+      if (typeof (Application as KoaApplication).prototype?.handleRequest === 'function') patchHandleRequest(Application as KoaApplication);
     });
   }
+
+  // The patch reads the active server span and does nothing without one, so there is nothing to undo.
+  override disable(): void {}
 }
 
 function patchHandleRequest(Application: KoaApplication): void {

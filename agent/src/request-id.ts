@@ -38,16 +38,24 @@ export function withRequestId<T>(requestId: string, fn: () => T): T {
   return storage.run({ requestId }, fn);
 }
 
+/** Called for every incoming request right after its id is assigned, in the same synchronous turn. */
+export type ServerRequestHook = (request: IncomingMessage, response: ServerResponse, requestId: string) => void;
+
+interface Installed {
+  hook: ServerRequestHook | undefined;
+}
 const kInstalled = Symbol.for('lookout.requestIdsInstalled');
 
 /**
  * Subscribes to Node's `http.server.request.start` channel, which fires for every server request
- * before the 'request' event (and so before the app and the http instrumentation see it).
+ * before the 'request' event (and so before the app sees it). This is the agent's one subscriber to that
+ * channel: the server-span instrumentation registers a hook here instead of subscribing a second time.
  */
-export function installRequestIds(): void {
-  const flags = globalThis as typeof globalThis & { [kInstalled]?: boolean };
-  if (flags[kInstalled]) return;
-  flags[kInstalled] = true;
+export function installRequestIds(): Installed {
+  const holder = globalThis as typeof globalThis & { [kInstalled]?: Installed };
+  if (holder[kInstalled]) return holder[kInstalled];
+  const installed: Installed = { hook: undefined };
+  holder[kInstalled] = installed;
   subscribe('http.server.request.start', (message) => {
     const { request, response } = message as { request: IncomingMessage; response: ServerResponse };
     const incoming = request.headers[REQUEST_ID_HEADER];
@@ -57,12 +65,35 @@ export function installRequestIds(): void {
     // enterWith, not run: the 'request' event is emitted right after this callback returns, in the same
     // synchronous turn, and everything the handler starts inherits this store.
     storage.enterWith({ requestId });
+    installed.hook?.(request, response, requestId);
   });
+  return installed;
+}
+
+/** Sets (or, with undefined, clears) the hook that runs for each incoming request after its id is set. */
+export function setServerRequestHook(hook: ServerRequestHook | undefined): void {
+  installRequestIds().hook = hook;
+}
+
+// getBuiltinModule, not `import 'node:http'`: the ESM facade of node:http reads every export, and one of
+// them loads Node's bundled undici (~12 ms of startup) before the app has asked for fetch.
+const prototypeWriteHead = process.getBuiltinModule('node:http').ServerResponse.prototype.writeHead;
+
+// Sets the id when the head is written, not at request start: frameworks (Koa's error handler among them)
+// clear all headers before an error response, and the id matters most on those. One shared function (it
+// finds the id through response.req) rather than a closure per request.
+function writeHeadWithRequestId(this: ServerResponse, ...args: unknown[]): ServerResponse {
+  const requestId = requestIdOf(this.req);
+  if (requestId !== undefined && !this.headersSent && !this.hasHeader(REQUEST_ID_HEADER)) this.setHeader(REQUEST_ID_HEADER, requestId);
+  return (prototypeWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args);
 }
 
 function echoOnResponse(response: ServerResponse, requestId: string): void {
-  // Set it when the head is written, not now: frameworks (Koa's error handler among them) clear all
-  // headers before an error response, and the id matters most on those.
+  if (response.writeHead === prototypeWriteHead) {
+    response.writeHead = writeHeadWithRequestId as typeof response.writeHead;
+    return;
+  }
+  // Someone replaced writeHead on this response already: wrap theirs.
   const writeHead = response.writeHead;
   response.writeHead = function (this: ServerResponse, ...args: unknown[]) {
     if (!this.headersSent && !this.hasHeader(REQUEST_ID_HEADER)) this.setHeader(REQUEST_ID_HEADER, requestId);

@@ -33,7 +33,7 @@ import type { InstrumentationPlan } from './instrumentations.js';
 import { registerProcessMetrics } from './process-metrics.js';
 import { RedactingLogRecordProcessor, RedactingSpanProcessor } from './redacting-processors.js';
 import { createRedactionPolicy } from './redact.js';
-import { currentRequestId } from './request-id.js';
+import { currentRequestId, requestIdOf } from './request-id.js';
 
 /** Latency buckets (seconds) fit for SLOs at 100 ms, 250 ms, 500 ms, 1 s, 2 s and 5 s. */
 export const HTTP_DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2, 2.5, 5, 7.5, 10];
@@ -102,6 +102,7 @@ export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): 
   await bridgeLegacyLogsApi(loggerProvider);
 
   const instrumentations = await plan.build({
+    requestIdOf,
     winstonLogHook: (record) => {
       const requestId = currentRequestId();
       if (requestId !== undefined && record.request_id === undefined) record.request_id = requestId;

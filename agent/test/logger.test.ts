@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
+import winston from 'winston';
 import { createLogger } from '../src/logger.js';
 import { withRequestId } from '../src/request-id.js';
 
@@ -47,4 +48,45 @@ describe('createLogger', () => {
     assert.match(err.stack!, /logger\.test\.ts/);
     assert.equal(lines[0]!.request_id, 'req-42');
   });
+
+  it('applies its level, a level change and silence, as winston does', async () => {
+    const { logger, lines } = memoryLogger();
+    logger.debug('hidden at info');
+    logger.level = 'debug';
+    logger.debug('shown at debug');
+    logger.silent = true;
+    logger.error('silenced');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(lines.map((l) => l.message), ['shown at debug']);
+  });
+
+  it('gives a transport the app adds the same redacted line, and keeps writing its own', async () => {
+    const { logger, lines } = memoryLogger();
+    const extra = new PassThrough({ objectMode: true });
+    const seen: Record<string, unknown>[] = [];
+    extra.on('data', (info: Record<string, unknown>) => seen.push(info));
+    logger.add(new winston.transports.Stream({ stream: extra }));
+    withRequestId('req-7', () => logger.info('with two transports', { api_key: 'k-1', user: 'ann' }));
+    logger.child({ order_id: 'o-2' }).warn('from a child');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(lines.map((l) => l.message), ['with two transports', 'from a child']);
+    assert.equal(lines[0]!.api_key, '[REDACTED]');
+    assert.equal(lines[0]!.request_id, 'req-7');
+    assert.equal(lines[1]!.order_id, 'o-2');
+    assert.equal(seen.length, 2, 'the added transport saw both lines');
+    assert.equal(seen[0]!.api_key, '[REDACTED]');
+    assert.equal(seen[0]!.user, 'ann');
+  });
+
+  it('keeps a line whose fields cannot be serialised, with its fixed fields and request id', async () => {
+    const { logger, lines } = memoryLogger();
+    const circular: Record<string, unknown> = { name: 'loop' };
+    circular.self = circular;
+    withRequestId('req-9', () => logger.info('circular', { circular, big: 10n }));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(lines[0]!.message, 'circular');
+    assert.equal(lines[0]!.request_id, 'req-9');
+    assert.equal(lines[0]!.fields, '[unserialisable]');
+  });
 });
+

@@ -119,16 +119,17 @@ describe('telemetry from a preloaded agent', function () {
     );
   });
 
-  it('traces knex and pg queries against a real PostgreSQL server', async () => {
+  it('traces a knex query on pg as one pg span under the server span', async () => {
     const res = await fetch(`${esm.url}/db`, { headers: { 'x-request-id': 'req-db' } });
     assert.deepEqual(await res.json(), { two: 2 });
     const server = await receiver.waitFor('the /db span', () => receiver.spans.find(serverSpan('fixture-shop', '/db', 'req-db')));
-    const inTrace = () => receiver.spans.filter((s) => s.traceId === server.traceId);
-    const knexSpan = await receiver.waitFor('a knex span', () => inTrace().find((s) => s.scope.includes('knex') && s.attributes['db.query.text'] === 'select 1 + 1 as two'));
-    const pgSpan = await receiver.waitFor('a pg span', () => inTrace().find((s) => s.scope.includes('pg') && s.attributes['db.query.text'] === 'select 1 + 1 as two'));
-    assert.equal(knexSpan.kind, 'SPAN_KIND_CLIENT');
-    assert.equal(pgSpan.attributes['db.system.name'], 'postgresql');
-    assert.equal(pgSpan.attributes['server.address'], '127.0.0.1');
+    // The server span ends after the response: every span of the request has been exported by now.
+    // knex's own `select version();` on a new connection is a database call too, but not the route's.
+    const db = receiver.spans.filter((s) => s.traceId === server.traceId && s.spanId !== server.spanId && s.attributes['db.query.text'] !== 'select version();');
+    assert.deepEqual(db.map((s) => [s.scope, s.kind, s.name, s.parentSpanId]), [['@lookout/agent/pg', 'SPAN_KIND_CLIENT', 'SELECT', server.spanId]]);
+    assert.equal(db[0]!.attributes['db.query.text'], 'select 1 + 1 as two');
+    assert.equal(db[0]!.attributes['db.system.name'], 'postgresql');
+    assert.equal(db[0]!.attributes['server.address'], '127.0.0.1');
   });
 
   it('exports http.server.request.duration in seconds with route, method and status, on SLO buckets', async () => {
