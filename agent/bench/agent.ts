@@ -1,260 +1,192 @@
-// `npm run bench:agent`: the cost of the Lookout agent against the same app run plain and with upstream
-// @opentelemetry/auto-instrumentations-node, all instrumented variants exporting to one local OTLP/gRPC
-// sink. Rounds are interleaved (plain, lookout, upstream, plain, …) so CPU-speed drift hits all alike;
-// each metric is reported as the median over rounds and as a ratio to plain within the same run.
+// `npm run bench:agent`: what the Lookout agent costs a service, against the same app run plain and with
+// upstream @opentelemetry/auto-instrumentations-node, and what each instrumented variant delivers for it.
 //
-// Knobs: BENCH_ROUNDS (5), BENCH_WARMUP_S (15), BENCH_DURATION_S (5), BENCH_CONCURRENCY (16),
-// BENCH_OUT (markdown report path, default .bench/agent.md), DATABASE_URL.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Two apps, each started three ways (plain, lookout, upstream):
+//   repo     agent/bench/app.mjs: Koa + @koa/router + pg, logging through the agent's createLogger()
+//   outside  agent/bench/outside-app/, copied to a temporary directory and installed there (npm ci): the
+//            same routes with the app's own winston logger and no import of ours, as a user's service is
+//   /trivial logs one line; /realistic runs one PostgreSQL query, one fetch to a local downstream service
+//   and logs one line.
+// Both instrumented variants export traces, metrics and logs over OTLP/gRPC to one local sink that counts
+// what each delivered, with span and log queues large enough to drop nothing; upstream's winston records
+// are bridged to its LoggerProvider (upstream-logs-bridge.mjs), so it delivers what it makes.
+//
+// Each run: spawn → first 200 (startup); then per route: warm-up (the JIT needs ~15 s in all before Koa is
+// steady), a closed-loop window (16 connections, each sending when answered: throughput, latency, CPU per
+// request), a paced window at a fixed rate every variant sustains (CPU per request at the same request
+// rhythm: a slower app wakes the load generator for every response and pays more per request even plain,
+// 35 µs at 24k req/s against 78 µs at 5.8k here), then a wait until the sink has everything the route's
+// requests made, so delivery is counted per route; peak RSS; SIGTERM (both flush). Load comes from a
+// separate process. Runs are interleaved within each round (repo plain, lookout, upstream, then the outside
+// app's) because CPU speed here drifts up to 2x within minutes: ratios and differences are taken against
+// the same app's plain run of the same round, then summarised over rounds (median, min–max).
+//
+// Knobs: BENCH_ROUNDS (5; at least 5 for a published figure), BENCH_WARMUP_S (15, split over the two
+// routes), BENCH_DURATION_S (5, closed loop per route), BENCH_PACED_S (5 per route; 0 skips),
+// BENCH_PACED_RPS (trivial,realistic rates: 1000,200), BENCH_CONCURRENCY (16), BENCH_APPS (repo,outside),
+// BENCH_VARIANTS (plain,lookout,upstream), BENCH_QUEUE_SIZE (span/log queue, 200000), BENCH_OUTSIDE_DIR
+// (where the outside app is installed), BENCH_OUT (report path, .bench/agent.md; JSON beside it),
+// DATABASE_URL.
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { NONE, QUIET_MS, minus, of, plus, settled } from './delivery.js';
+import {
+  AGENT_DIR,
+  APP_NAMES,
+  BATCH_DELAY_MS,
+  REPO_DIR,
+  ROUTES,
+  VARIANT_NAMES,
+  cpuMicros,
+  exited,
+  firstOk,
+  freePort,
+  listKnob,
+  load,
+  peakRssMiB,
+  resolveApp,
+  spawnVariant,
+  startSupport,
+  variant,
+  type App,
+  type Route,
+  type Support,
+  type Variant,
+} from './harness.js';
+import { benchMeta, render, type Run, type RouteRun, type Window } from './report.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const AGENT_DIR = dirname(HERE);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_S ?? 15) * 1000;
 const DURATION_MS = Number(process.env.BENCH_DURATION_S ?? 5) * 1000;
+const PACED_MS = Number(process.env.BENCH_PACED_S ?? 5) * 1000;
+const PACED_RPS = pacedRates(process.env.BENCH_PACED_RPS ?? '1000,200');
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const OUT = process.env.BENCH_OUT ?? `${AGENT_DIR}/../.bench/agent.md`;
-const CLK_TCK = 100; // /proc/<pid>/stat ticks per second on Linux x86_64
-
-interface Variant {
-  name: 'plain' | 'lookout' | 'upstream';
-  args: string[];
-  env: Record<string, string>;
-}
-
-interface RouteResult {
-  reqPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  cpuUsPerReq: number;
-}
-
-interface RoundResult {
-  /** Requests answered, warm-up included: the denominator for what reached the sink. */
-  served: number;
-  startupMs: number;
-  peakRssMiB: number;
-  trivial: RouteResult;
-  realistic: RouteResult;
-}
-
-function variants(sinkPort: number): Variant[] {
-  const otlp = {
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`,
-    OTEL_SEMCONV_STABILITY_OPT_IN: 'http',
-    // Metrics every 10 s rather than 60 s, so their export is part of every measured window.
-    OTEL_METRIC_EXPORT_INTERVAL: '10000',
-  };
-  return [
-    { name: 'plain', args: [], env: {} },
-    { name: 'lookout', args: ['--import', '@lookout/agent/register'], env: { ...otlp, OTEL_SERVICE_NAME: 'bench-lookout' } },
-    {
-      name: 'upstream',
-      args: ['--import', '@opentelemetry/auto-instrumentations-node/register'],
-      env: {
-        ...otlp,
-        OTEL_SERVICE_NAME: 'bench-upstream',
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
-        OTEL_TRACES_EXPORTER: 'otlp',
-        OTEL_METRICS_EXPORTER: 'otlp',
-        OTEL_LOGS_EXPORTER: 'otlp',
-        // The same local detectors as Lookout; the default cloud detectors probe addresses off this machine.
-        OTEL_NODE_RESOURCE_DETECTORS: 'env,host,os,process,serviceinstance,container',
-      },
-    },
-  ];
-}
+const APPS = listKnob('BENCH_APPS', APP_NAMES);
+const VARIANTS = listKnob('BENCH_VARIANTS', VARIANT_NAMES);
+const OUT = process.env.BENCH_OUT ?? join(REPO_DIR, '.bench/agent.md');
 
 async function main(): Promise<void> {
-  const sink = fork(`${HERE}/sink.ts`, [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const sinkPort = await new Promise<number>((resolve) => sink.once('message', (m: { port: number }) => resolve(m.port)));
-  const downstreamPort = await freePort();
-  // execArgv: [] so it runs on plain node, not under this script's tsx loader.
-  const downstream = fork(`${HERE}/downstream.mjs`, [], { env: { PORT: String(downstreamPort) }, execArgv: [] });
-  await new Promise((resolve) => downstream.once('message', resolve));
+  warnIfAgentStale();
+  const apps = await Promise.all(APPS.map(resolveApp));
+  const support = await startSupport();
+  const meta = benchMeta({ rounds: ROUNDS, warmupMs: WARMUP_MS, durationMs: DURATION_MS, pacedMs: PACED_MS, pacedRps: PACED_RPS, concurrency: CONCURRENCY });
+  console.error(`bench:agent: ${meta.settings}; estimated ${estimateMinutes(apps.length).toFixed(0)} min`);
 
-  const all = variants(sinkPort);
-  const results = new Map<string, RoundResult[]>(all.map((v) => [v.name, []]));
-  console.error(`bench:agent: ${ROUNDS} rounds × ${all.length} variants, warm-up ${WARMUP_MS / 1000}s, ${DURATION_MS / 1000}s per route, ${CONCURRENCY} connections`);
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const variant of all) {
-      const result = await runOnce(variant, downstreamPort);
-      results.get(variant.name)!.push(result);
-      console.error(
-        `round ${round} ${variant.name.padEnd(8)} startup ${result.startupMs.toFixed(0)} ms, rss ${result.peakRssMiB.toFixed(0)} MiB, ` +
-          `trivial ${result.trivial.reqPerSec.toFixed(0)} req/s ${result.trivial.cpuUsPerReq.toFixed(0)} µs, ` +
-          `realistic ${result.realistic.reqPerSec.toFixed(0)} req/s ${result.realistic.cpuUsPerReq.toFixed(0)} µs`,
-      );
+  const runs: Run[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const app of apps) {
+        for (const name of VARIANTS) {
+          const run = await runOnce(round, app, variant(app.name, name, support.sinkPort), support);
+          runs.push(run);
+          console.error(progressLine(run));
+        }
+      }
     }
+  } finally {
+    support.stop();
   }
-  const counts = await new Promise<SinkCounts>((resolve) => {
-    sink.once('message', (m: SinkCounts) => resolve(m));
-    sink.send('counts');
-  });
-  sink.disconnect();
-  downstream.kill();
 
-  const report = render(results, counts);
+  const report = render(meta, runs);
   console.log(report);
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, report);
-  writeFileSync(OUT.replace(/\.md$/, '.json'), JSON.stringify({ results: Object.fromEntries(results), counts }, null, 1));
+  writeFileSync(OUT.replace(/\.md$/, '') + '.json', JSON.stringify({ meta, runs }, null, 1));
   console.error(`bench:agent: report written to ${OUT}`);
 }
 
-async function runOnce(variant: Variant, downstreamPort: number): Promise<RoundResult> {
+async function runOnce(round: number, app: App, v: Variant, support: Support): Promise<Run> {
   const port = await freePort();
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...variant.args, `${HERE}/app.mjs`], {
-    cwd: AGENT_DIR,
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: String(port),
-      DATABASE_URL,
-      DOWNSTREAM_URL: `http://127.0.0.1:${downstreamPort}`,
-      ...variant.env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawnVariant(app, v, { port, downstreamPort: support.downstreamPort });
+  const instrumented = v.name !== 'plain';
   try {
     const startupMs = (await firstOk(`http://127.0.0.1:${port}/trivial`)) - spawnedAt;
-    // Warm both routes so the JIT reaches steady state before anything is measured.
-    const warm = [await load(`http://127.0.0.1:${port}/trivial`, WARMUP_MS / 2), await load(`http://127.0.0.1:${port}/realistic`, WARMUP_MS / 2)];
-    const trivial = await measure(child, `http://127.0.0.1:${port}/trivial`);
-    const realistic = await measure(child, `http://127.0.0.1:${port}/realistic`);
-    const served = warm[0]!.requests + warm[1]!.requests + ((trivial.reqPerSec + realistic.reqPerSec) * DURATION_MS) / 1000;
-    // Let the last batches reach the sink before the process is killed.
-    if (variant.name !== 'plain') await new Promise((r) => setTimeout(r, 6000));
-    return { served, startupMs, peakRssMiB: peakRssKiB(child.pid!) / 1024, trivial, realistic };
+    let before = await support.counts();
+    const routes = {} as Record<Route, RouteRun>;
+    let late = NONE;
+    let peakRss = 0;
+    let drainMs = 0;
+    for (const route of ROUTES) {
+      const url = `http://127.0.0.1:${port}/${route}`;
+      const warm = await load(url, WARMUP_MS / ROUTES.length, CONCURRENCY);
+      const closed = await measure(child.pid!, url, support, DURATION_MS);
+      const paced = PACED_MS > 0 ? { ...(await measure(child.pid!, url, support, PACED_MS, PACED_RPS[route])), targetRps: PACED_RPS[route] } : undefined;
+      let after = await support.counts();
+      const last = route === ROUTES[ROUTES.length - 1];
+      if (last) peakRss = peakRssMiB(child.pid!);
+      if (instrumented) {
+        // Everything this route's requests made reaches the sink before the next route starts, so what
+        // the sink counted in between belongs to this route alone.
+        const loadEnd = after;
+        const drainStart = performance.now();
+        if (last) child.kill('SIGTERM'); // both flush on SIGTERM; Lookout then exits, upstream stays up
+        after = await settled(support, v, last ? { minMs: 0, exit: exited(child) } : { minMs: BATCH_DELAY_MS + 500 });
+        late = plus(late, minus(of(after, v), of(loadEnd, v)));
+        drainMs += performance.now() - drainStart;
+      }
+      const requests = warm.requests + closed.requests + (paced?.requests ?? 0);
+      routes[route] = { closed, ...(paced ? { paced } : {}), requests, delivered: minus(of(after, v), of(before, v)) };
+      before = after;
+    }
+    return { round, app: app.name, variant: v.name, id: v.id, startupMs, peakRssMiB: peakRss, routes, late, drainMs };
   } finally {
     child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await exited(child);
   }
 }
 
-async function measure(child: ChildProcess, url: string): Promise<RouteResult> {
-  const cpuBefore = cpuTicks(child.pid!);
-  const result = await load(url, DURATION_MS);
-  const cpuAfter = cpuTicks(child.pid!);
+/** One window of load: the app's CPU from /proc, the sink's CPU meanwhile, and what the load generator saw. */
+async function measure(pid: number, url: string, support: Support, durationMs: number, rate?: number): Promise<Window> {
+  const [cpuBefore, sinkBefore] = [cpuMicros(pid), (await support.counts()).cpuMs];
+  const result = await load(url, durationMs, CONCURRENCY, rate ? { rate } : {});
+  const [cpuAfter, sinkAfter] = [cpuMicros(pid), (await support.counts()).cpuMs];
   if (result.errors > 0) throw new Error(`${result.errors} failed requests on ${url}`);
   return {
-    reqPerSec: result.requests / (DURATION_MS / 1000),
+    requests: result.requests,
+    reqPerSec: result.requests / (durationMs / 1000),
     p50Ms: result.p50Ms,
     p99Ms: result.p99Ms,
-    cpuUsPerReq: (((cpuAfter - cpuBefore) / CLK_TCK) * 1e6) / result.requests,
+    cpuUsPerReq: (cpuAfter - cpuBefore) / result.requests,
+    sinkCpuUsPerReq: ((sinkAfter - sinkBefore) * 1000) / result.requests,
   };
 }
 
-async function load(url: string, durationMs: number): Promise<{ requests: number; errors: number; p50Ms: number; p99Ms: number }> {
-  const child = spawn(process.execPath, [`${HERE}/loadgen.mjs`, url, String(durationMs), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk));
-  await new Promise((resolve) => child.once('exit', resolve));
-  return JSON.parse(out) as { requests: number; errors: number; p50Ms: number; p99Ms: number };
-}
-
-/** Polls until the first 200; returns the time it arrived. */
-async function firstOk(url: string): Promise<number> {
-  const deadline = performance.now() + 30_000;
-  while (performance.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      if (res.status === 200) return performance.now();
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  throw new Error(`${url} never answered 200`);
-}
-
-function cpuTicks(pid: number): number {
-  // Fields after the command name: utime and stime are the 12th and 13th.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-function peakRssKiB(pid: number): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match?.[1] ?? 0);
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-type SinkCounts = Record<string, { traces: number; metrics: number; logs: number }>;
-
-function render(results: Map<string, RoundResult[]>, counts: SinkCounts): string {
-  const rows: Array<[string, (r: RoundResult) => number, number]> = [
-    ['trivial req/s', (r) => r.trivial.reqPerSec, 0],
-    ['trivial p50 ms', (r) => r.trivial.p50Ms, 2],
-    ['trivial p99 ms', (r) => r.trivial.p99Ms, 2],
-    ['trivial CPU µs/req', (r) => r.trivial.cpuUsPerReq, 0],
-    ['realistic req/s', (r) => r.realistic.reqPerSec, 0],
-    ['realistic p50 ms', (r) => r.realistic.p50Ms, 2],
-    ['realistic p99 ms', (r) => r.realistic.p99Ms, 2],
-    ['realistic CPU µs/req', (r) => r.realistic.cpuUsPerReq, 0],
-    ['startup ms (spawn → first 200)', (r) => r.startupMs, 0],
-    ['peak RSS MiB', (r) => r.peakRssMiB, 0],
-  ];
-  const names = [...results.keys()];
-  const plain = results.get('plain')!;
-  const lines = [
-    `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
-      `${ROUNDS} interleaved rounds, ${WARMUP_MS / 1000}s warm-up, ${DURATION_MS / 1000}s per route, ${CONCURRENCY} connections. ` +
-      'Values: medians over rounds; ratios and differences: taken within each round, then the median.',
-    '',
-    `| metric | ${names.join(' | ')} | ${names.filter((n) => n !== 'plain').map((n) => `${n} / plain`).join(' | ')} |`,
-    `|---|${names.map(() => '---:').join('|')}|${names.filter((n) => n !== 'plain').map(() => '---:').join('|')}|`,
-  ];
-  // Ratios and differences are taken within each round (the runs next to each other in time), then the
-  // median over rounds: CPU speed here drifts by 2x over minutes, and this cancels it.
-  const perRound = (n: string, f: (variant: RoundResult, base: RoundResult) => number) =>
-    median(results.get(n)!.map((r, i) => f(r, plain[i]!)));
-  for (const [label, pick, digits] of rows) {
-    const cells = names.map((n) => median(results.get(n)!.map(pick)).toFixed(digits));
-    const ratios = names.filter((n) => n !== 'plain').map((n) => `${perRound(n, (r, b) => pick(r) / pick(b)).toFixed(2)}x`);
-    lines.push(`| ${label} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
-  }
-  const overhead = (n: string, route: 'trivial' | 'realistic') => perRound(n, (r, b) => r[route].cpuUsPerReq - b[route].cpuUsPerReq);
-  const startupDelta = (n: string) => perRound(n, (r, b) => r.startupMs - b.startupMs);
-  const rssDelta = (n: string) => perRound(n, (r, b) => r.peakRssMiB - b.peakRssMiB);
-  lines.push(
-    '',
-    `CPU overhead per request (µs above plain): trivial lookout ${overhead('lookout', 'trivial').toFixed(0)} vs upstream ${overhead('upstream', 'trivial').toFixed(0)} ` +
-      `(${(overhead('lookout', 'trivial') / overhead('upstream', 'trivial')).toFixed(2)} of upstream); realistic lookout ${overhead('lookout', 'realistic').toFixed(0)} vs upstream ${overhead('upstream', 'realistic').toFixed(0)} ` +
-      `(${(overhead('lookout', 'realistic') / overhead('upstream', 'realistic')).toFixed(2)} of upstream).`,
-    `Startup above plain: lookout +${startupDelta('lookout').toFixed(0)} ms, upstream +${startupDelta('upstream').toFixed(0)} ms. ` +
-      `Peak RSS above plain: lookout +${rssDelta('lookout').toFixed(0)} MiB, upstream +${rssDelta('upstream').toFixed(0)} MiB.`,
+function progressLine(run: Run): string {
+  const route = (r: RouteRun) =>
+    `${r.closed.reqPerSec.toFixed(0)} req/s ${r.closed.cpuUsPerReq.toFixed(0)} µs/req` +
+    (r.paced ? ` (${r.paced.cpuUsPerReq.toFixed(0)} µs at ${r.paced.reqPerSec.toFixed(0)} req/s)` : '') +
+    `, ${(r.delivered.traces / r.requests).toFixed(2)} spans + ${(r.delivered.logs / r.requests).toFixed(2)} logs/req`;
+  return (
+    `round ${run.round} ${run.id.padEnd(16)} startup ${run.startupMs.toFixed(0)} ms, rss ${run.peakRssMiB.toFixed(0)} MiB; ` +
+    ROUTES.map((r) => `${r} ${route(run.routes[r])}`).join('; ') +
+    `; waited ${(run.drainMs / 1000).toFixed(1)} s for the sink`
   );
-  for (const name of names.filter((n) => n !== 'plain')) {
-    const served = results.get(name)!.reduce((sum, r) => sum + r.served, 0);
-    const got = counts[`bench-${name}`] ?? { traces: 0, metrics: 0, logs: 0 };
-    lines.push(
-      `Delivered to the sink by ${name}: ${(got.traces / served).toFixed(2)} spans and ${(got.logs / served).toFixed(2)} log records per request served (${got.traces} spans, ${got.logs} log records, ${got.metrics} metric streams for ${Math.round(served)} requests).`,
-    );
+}
+
+/** Startup, warm-up and measured windows per run; for instrumented runs, the waits for the sink. */
+function estimateMinutes(apps: number): number {
+  const perRun = 1000 + WARMUP_MS + (DURATION_MS + PACED_MS + 200) * ROUTES.length;
+  const waits = (ROUTES.length - 1) * (BATCH_DELAY_MS + 500 + QUIET_MS) + 2000;
+  const instrumented = VARIANTS.filter((v) => v !== 'plain').length;
+  return (ROUNDS * apps * (VARIANTS.length * perRun + instrumented * waits)) / 60_000;
+}
+
+function pacedRates(value: string): Record<Route, number> {
+  const rates = value.split(',').map(Number);
+  if (rates.length !== ROUTES.length || rates.some((r) => !(r > 0))) {
+    throw new Error(`BENCH_PACED_RPS=${value}: expected ${ROUTES.length} positive rates, for ${ROUTES.join(' and ')}`);
   }
-  return lines.join('\n');
+  return Object.fromEntries(ROUTES.map((route, i) => [route, rates[i]!])) as Record<Route, number>;
+}
+
+/** The benchmark runs agent/dist: say so when agent/src has changed since it was built. */
+function warnIfAgentStale(): void {
+  const built = join(AGENT_DIR, 'dist/preload/register.js');
+  if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build -w agent\` first`);
+  const builtAt = statSync(built).mtimeMs;
+  const newer = readdirSync(join(AGENT_DIR, 'src')).filter((f) => statSync(join(AGENT_DIR, 'src', f)).mtimeMs > builtAt);
+  if (newer.length > 0) console.error(`bench:agent: warning: agent/src changed since dist was built (${newer.join(', ')}); run \`npm run build -w agent\` to measure it`);
 }
 
 await main();

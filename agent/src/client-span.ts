@@ -117,7 +117,9 @@ export abstract class ClientInstrumentation extends InstrumentationBase {
     setter: TextMapSetter<C> | undefined,
   ): void {
     // Unknown methods name the span just "HTTP", per the conventions.
-    const span = this.tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.CLIENT, attributes }, parent);
+    const span = this.tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.CLIENT }, parent);
+    // Set after creation (see pg-query.ts): the SDK would clean creation attributes twice.
+    if (span.isRecording()) span.setAttributes(attributes);
     // Injected even for a span that is not recording: the next service must see the sampling decision.
     if (setter) propagation.inject(trace.setSpan(parent, span), carrier, setter);
     if (span.isRecording()) state.span = span;

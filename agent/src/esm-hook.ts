@@ -1,5 +1,7 @@
-// Installs the ESM loader hook (import-in-the-middle) that lets instrumentations patch ES modules,
-// limited to the modules we instrument: wrapping every module cost about 86 ms of startup here.
+// Installs the ESM loader hook (import-in-the-middle) that lets upstream instrumentations patch ES modules,
+// limited to the modules they instrument: wrapping every module cost about 86 ms of startup here. Only
+// upstream pieces (LOOKOUT_UPSTREAM_INSTRUMENTATIONS) and extra instrumentations need it; ours patch
+// through module-hook.ts.
 import * as nodeModule from 'node:module';
 
 export async function installEsmHook(include: string[]): Promise<void> {

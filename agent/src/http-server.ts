@@ -77,7 +77,10 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
     // Unknown methods name the span just "HTTP", per the conventions.
     const name = method === '_OTHER' ? 'HTTP' : method;
-    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: requestAttributes(request, method, scheme, requestId) }, parent);
+    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
+    // Set after creation, as pg-query.ts does: the SDK cleans creation attributes twice (for the sampler,
+    // then for the span) and the agent's samplers never read them; an unsampled request builds none.
+    if (span.isRecording()) span.setAttributes(requestAttributes(request, method, scheme, requestId));
     const rpc = { type: RPCType.HTTP as const, span };
     // Active for the rest of this turn, which emits 'request' to the app, and for all the work it starts.
     // Not disposed: Node restores the async context when this socket callback returns, and the next

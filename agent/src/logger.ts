@@ -134,10 +134,13 @@ export function createLogger(options: LoggerOptions = {}): winston.Logger {
     format,
     transports: [transport],
   });
-  // The agent's winston instrumentation adds its OTLP transport to every new logger; ours already sends
-  // the record, so drop the duplicate.
-  for (const existing of logger.transports) {
-    if (existing.constructor.name === 'OpenTelemetryTransportV3') logger.remove(existing);
+  // Upstream's winston instrumentation (LOOKOUT_UPSTREAM_INSTRUMENTATIONS=winston) adds its OTLP transport to
+  // every new logger; with our agent running ours already sends the record, so drop the duplicate. Under
+  // another agent (upstream's own register) that transport is the only way records leave: keep it.
+  if (agentState().started) {
+    for (const existing of logger.transports) {
+      if (existing.constructor.name === 'OpenTelemetryTransportV3') logger.remove(existing);
+    }
   }
   // The agent's winston hook (winston.ts) leaves this logger alone: it correlates and emits its own records.
   (logger as winston.Logger & { [OWN_RECORDS]?: true })[OWN_RECORDS] = true;

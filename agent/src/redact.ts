@@ -31,7 +31,9 @@ const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 const CARD = /\b[2-6]\d(?:[ -]?\d){11,17}\b/g;
 // user:password@ in URLs (postgres://app:s3cret@db/x).
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]+:)[^@/?#\s]+@/gi;
-const FOUR_DIGITS = /\d{4}/;
+// What each pattern needs at the least, tested before it runs: most strings (ids, timestamps, paths) carry
+// digits but no run long enough for a card, and no '=', '@', 'eyJ' or auth scheme.
+const CARD_RUN = /\d(?:[ -]?\d){12}/;
 const AUTH_SCHEME = /bearer|basic /i;
 
 // Attributes the instrumentations set from structured values (methods, ports, addresses, routes, status
@@ -54,10 +56,6 @@ const STRUCTURED_KEYS = new Set([
   'db.operation.name',
 ]);
 
-/** Cheap pre-check so most strings skip the regexes entirely. */
-function suspicious(value: string): boolean {
-  return value.includes('=') || value.includes('eyJ') || value.includes('@') || FOUR_DIGITS.test(value) || AUTH_SCHEME.test(value);
-}
 
 export interface RedactionPolicy {
   /** True when a key (attribute name, log field, metadata key) names a secret. */
@@ -91,13 +89,16 @@ export function createRedactionPolicy(extraKeys: readonly string[] = []): Redact
   }
 
   function redactString(value: string): string {
-    if (value.length < 8 || !suspicious(value)) return value;
-    return value
-      .replace(JWT, REDACTED)
-      .replace(USERINFO, `$1${REDACTED}@`)
-      .replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`)
-      .replace(queryParam, `$1${REDACTED}`)
-      .replace(CARD, (digits) => (luhn(digits) ? REDACTED : digits));
+    if (value.length < 8) return value;
+    // Each replacement runs only on strings that can hold what it looks for (a span or log record has
+    // several strings, and this runs for each of them on every request).
+    let out = value;
+    if (out.includes('eyJ')) out = out.replace(JWT, REDACTED);
+    if (out.includes('@')) out = out.replace(USERINFO, `$1${REDACTED}@`);
+    if (AUTH_SCHEME.test(out)) out = out.replace(BEARER, (_m, scheme: string) => `${scheme} ${REDACTED}`);
+    if (out.includes('=')) out = out.replace(queryParam, `$1${REDACTED}`);
+    if (CARD_RUN.test(out)) out = out.replace(CARD, (digits) => (luhn(digits) ? REDACTED : digits));
+    return out;
   }
 
   function redactAttributesInPlace(attributes: Record<string, unknown>): number {

@@ -294,7 +294,7 @@ describe('database telemetry (pg, knex) from a preloaded agent', function () {
     });
   });
 
-  describe('a CommonJS app (require-in-the-middle)', () => {
+  describe('a CommonJS app (pg and knex loaded with require())', () => {
     let app: RunningApp;
     before(async () => {
       app = await start('db-app.cjs', 'db-cjs');
