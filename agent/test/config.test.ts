@@ -85,4 +85,14 @@ describe('agent configuration', () => {
     assert.deepEqual([...config.disabledInstrumentations], ['koa']);
     assert.deepEqual(config.redactKeys, ['iban', 'member_no']);
   });
+
+  it('takes LOOKOUT_UPSTREAM_INSTRUMENTATIONS case-insensitively, and warns about a name it does not know', () => {
+    let config = loadConfig({}, APP);
+    const warned = captureStderr(() => {
+      config = loadConfig({ LOOKOUT_UPSTREAM_INSTRUMENTATIONS: 'PG, undici,express' }, APP);
+    });
+    assert.deepEqual([...config.upstreamInstrumentations].sort(), ['pg', 'undici']);
+    assert.match(warned, /LOOKOUT_UPSTREAM_INSTRUMENTATIONS names "express".*http, undici, pg, knex, winston/);
+    assert.deepEqual([...loadConfig({}, APP).upstreamInstrumentations], []);
+  });
 });

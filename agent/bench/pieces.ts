@@ -1,0 +1,150 @@
+// What each piece of the agent costs, and what each piece Lookout owns saves against its upstream
+// counterpart: `npm run bench:pieces -w agent`. One app and route per comparison, every configuration
+// interleaved round by round with plain, at a fixed request rate (the same rhythm for all), CPU per request
+// from /proc, the app pinned to its own core as in bench:agent. Configurations are the agent with one piece
+// switched: LOOKOUT_UPSTREAM_INSTRUMENTATIONS=<piece> (upstream's instrumentation instead of ours), or one
+// signal's export off (what exporting it costs), or every exporter off (what is left is the instrumentation
+// and the SDK's span, record and metric objects).
+//
+// Knobs: PIECES_ROUNDS (5), PIECES_WARMUP_S (6), PIECES_DURATION_S (4), PIECES_ONLY (comma list of
+// comparison names, default all), BENCH_CONCURRENCY (16), BENCH_PIN.
+import { cpus } from 'node:os';
+import {
+  freePort,
+  load,
+  firstOk,
+  cpuMicros,
+  exited,
+  resolveApp,
+  spawnVariant,
+  startSupport,
+  variant,
+  type AppName,
+  type Route,
+} from './harness.js';
+
+const ROUNDS = Number(process.env.PIECES_ROUNDS ?? 5);
+const WARMUP_MS = Number(process.env.PIECES_WARMUP_S ?? 6) * 1000;
+const DURATION_MS = Number(process.env.PIECES_DURATION_S ?? 4) * 1000;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const ONLY = process.env.PIECES_ONLY?.split(',').map((s) => s.trim());
+
+interface Comparison {
+  name: string;
+  app: AppName;
+  route: Route;
+  rate: number;
+  /** Configurations of the lookout variant, by label: extra environment. */
+  configs: Record<string, Record<string, string>>;
+}
+
+const NO_EXPORT = { OTEL_TRACES_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none' };
+const upstream = (piece: string) => ({ LOOKOUT_UPSTREAM_INSTRUMENTATIONS: piece });
+
+const COMPARISONS: Comparison[] = [
+  {
+    name: 'server',
+    app: 'repo',
+    route: 'trivial',
+    rate: 1000,
+    configs: {
+      'upstream http (server and client)': upstream('http'),
+      'logs not exported': { OTEL_LOGS_EXPORTER: 'none' },
+      'spans not exported': { OTEL_TRACES_EXPORTER: 'none' },
+      'nothing exported': NO_EXPORT,
+      'nothing exported, no http/koa instrumentation': { ...NO_EXPORT, OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'http,koa' },
+    },
+  },
+  {
+    name: 'clients',
+    app: 'repo',
+    route: 'realistic',
+    rate: 200,
+    configs: { 'upstream undici (fetch)': upstream('undici'), 'upstream pg': upstream('pg') },
+  },
+  {
+    name: 'winston',
+    app: 'outside',
+    route: 'trivial',
+    rate: 1000,
+    configs: { 'upstream winston': upstream('winston'), 'logs not exported': { OTEL_LOGS_EXPORTER: 'none' } },
+  },
+];
+
+async function main(): Promise<void> {
+  const support = await startSupport();
+  const comparisons = COMPARISONS.filter((c) => !ONLY || ONLY.includes(c.name));
+  console.error(`bench:pieces: ${comparisons.map((c) => c.name).join(', ')}; ${ROUNDS} rounds, ${WARMUP_MS / 1000} s warm-up, ${DURATION_MS / 1000} s measured per run`);
+  const out = [
+    `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; ${ROUNDS} interleaved rounds, ${WARMUP_MS / 1000} s closed-loop warm-up, ` +
+      `${DURATION_MS / 1000} s measured at a fixed rate per run. CPU µs per request above plain, median (min–max) of within-round differences.`,
+  ];
+  try {
+    for (const comparison of comparisons) out.push('', await compare(comparison, support.sinkPort, support.downstreamPort));
+  } finally {
+    support.stop();
+  }
+  console.log(out.join('\n'));
+}
+
+async function compare(c: Comparison, sinkPort: number, downstreamPort: number): Promise<string> {
+  const app = await resolveApp(c.app);
+  const plain = variant(c.app, 'plain', sinkPort);
+  const lookout = variant(c.app, 'lookout', sinkPort);
+  const runs: Array<[string, typeof lookout, Record<string, string>]> = [
+    ['plain', plain, {}],
+    ['lookout (all ours)', lookout, {}],
+    ...Object.entries(c.configs).map(([label, env]) => [label, lookout, env] as [string, typeof lookout, Record<string, string>]),
+  ];
+  const cpu = new Map<string, number[]>(runs.map(([label]) => [label, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [label, v, env] of runs) {
+      const port = await freePort();
+      const child = spawnVariant(app, v, { port, downstreamPort, env });
+      try {
+        const url = `http://127.0.0.1:${port}/${c.route}`;
+        await firstOk(url);
+        await load(url, WARMUP_MS, CONCURRENCY);
+        const before = cpuMicros(child.pid!);
+        const result = await load(url, DURATION_MS, CONCURRENCY, { rate: c.rate });
+        if (result.errors > 0) throw new Error(`${result.errors} failed requests for ${label}`);
+        const perRequest = (cpuMicros(child.pid!) - before) / result.requests;
+        cpu.get(label)!.push(perRequest);
+        console.error(`${c.name} round ${round} ${label}: ${perRequest.toFixed(1)} µs/req`);
+      } finally {
+        child.kill('SIGKILL');
+        await exited(child);
+      }
+    }
+  }
+  const base = cpu.get('plain')!;
+  const lines = [
+    `**${c.name}**: ${c.app === 'repo' ? 'in-repo' : 'outside'} app, \`/${c.route}\` at ${c.rate} req/s (plain: ${spread(base)} µs per request)`,
+    '',
+    '| configuration | CPU µs/req above plain | against all ours |',
+    '|---|---:|---:|',
+  ];
+  const ours = cpu.get('lookout (all ours)')!.map((x, i) => x - base[i]!);
+  for (const [label] of runs.slice(1)) {
+    const above = cpu.get(label)!.map((x, i) => x - base[i]!);
+    const delta = label === 'lookout (all ours)' ? '' : signed(median(above.map((x, i) => x - ours[i]!)));
+    lines.push(`| ${label} | ${spread(above)} | ${delta} |`);
+  }
+  return lines.join('\n');
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function spread(values: number[]): string {
+  return `${median(values).toFixed(0)} (${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)})`;
+}
+
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${value.toFixed(0)}`;
+}
+
+await main();
