@@ -22,6 +22,7 @@ import {
   type AppName,
   type Route,
 } from './harness.js';
+import { cell, signed, spread } from './report.js';
 
 const ROUNDS = Number(process.env.PIECES_ROUNDS ?? 5);
 const WARMUP_MS = Number(process.env.PIECES_WARMUP_S ?? 6) * 1000;
@@ -119,7 +120,7 @@ async function compare(c: Comparison, sinkPort: number, downstreamPort: number):
   }
   const base = cpu.get('plain')!;
   const lines = [
-    `**${c.name}**: ${c.app === 'repo' ? 'in-repo' : 'outside'} app, \`/${c.route}\` at ${c.rate} req/s (plain: ${spread(base)} µs per request)`,
+    `**${c.name}**: ${c.app === 'repo' ? 'in-repo' : 'outside'} app, \`/${c.route}\` at ${c.rate} req/s (plain: ${cell(spread(base), 0)} µs per request)`,
     '',
     '| configuration | CPU µs/req above plain | against all ours |',
     '|---|---:|---:|',
@@ -127,24 +128,10 @@ async function compare(c: Comparison, sinkPort: number, downstreamPort: number):
   const ours = cpu.get('lookout (all ours)')!.map((x, i) => x - base[i]!);
   for (const [label] of runs.slice(1)) {
     const above = cpu.get(label)!.map((x, i) => x - base[i]!);
-    const delta = label === 'lookout (all ours)' ? '' : signed(median(above.map((x, i) => x - ours[i]!)));
-    lines.push(`| ${label} | ${spread(above)} | ${delta} |`);
+    const delta = label === 'lookout (all ours)' ? '' : signed(spread(above.map((x, i) => x - ours[i]!)), 0);
+    lines.push(`| ${label} | ${cell(spread(above), 0)} | ${delta} |`);
   }
   return lines.join('\n');
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function spread(values: number[]): string {
-  return `${median(values).toFixed(0)} (${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)})`;
-}
-
-function signed(value: number): string {
-  return `${value >= 0 ? '+' : ''}${value.toFixed(0)}`;
 }
 
 await main();

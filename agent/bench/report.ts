@@ -93,13 +93,13 @@ const APP_TITLES: Record<AppName, string> = {
 };
 
 /** Median and range of a set of values; undefined when there are none. */
-interface Spread {
+export interface Spread {
   median: number;
   min: number;
   max: number;
 }
 
-function spread(values: number[]): Spread | undefined {
+export function spread(values: number[]): Spread | undefined {
   const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
   if (sorted.length === 0) return undefined;
   const mid = Math.floor(sorted.length / 2);
@@ -107,13 +107,13 @@ function spread(values: number[]): Spread | undefined {
   return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
 }
 
-function cell(s: Spread | undefined, digits: number, unit = ''): string {
+export function cell(s: Spread | undefined, digits: number, unit = ''): string {
   if (!s) return '—';
   const f = (n: number) => n.toFixed(digits);
   return f(s.min) === f(s.max) ? `${f(s.median)}${unit}` : `${f(s.median)}${unit} (${f(s.min)}–${f(s.max)})`;
 }
 
-function signed(s: Spread | undefined, digits: number): string {
+export function signed(s: Spread | undefined, digits: number): string {
   if (!s) return '—';
   const f = (n: number) => (n >= 0 ? '+' : '') + n.toFixed(digits);
   return f(s.min) === f(s.max) ? f(s.median) : `${f(s.median)} (${f(s.min)}…${f(s.max)})`;
