@@ -61,7 +61,7 @@ export function installRequestIds(): Installed {
     const incoming = request.headers[REQUEST_ID_HEADER];
     const requestId = typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
     (request as IncomingMessage & { [kRequestId]?: string })[kRequestId] = requestId;
-    echoOnResponse(response, requestId);
+    echoOnResponse(response);
     // enterWith, not run: the 'request' event is emitted right after this callback returns, in the same
     // synchronous turn, and everything the handler starts inherits this store.
     storage.enterWith({ requestId });
@@ -80,23 +80,18 @@ export function setServerRequestHook(hook: ServerRequestHook | undefined): void 
 const prototypeWriteHead = process.getBuiltinModule('node:http').ServerResponse.prototype.writeHead;
 
 // Sets the id when the head is written, not at request start: frameworks (Koa's error handler among them)
-// clear all headers before an error response, and the id matters most on those. One shared function (it
-// finds the id through response.req) rather than a closure per request.
-function writeHeadWithRequestId(this: ServerResponse, ...args: unknown[]): ServerResponse {
-  const requestId = requestIdOf(this.req);
-  if (requestId !== undefined && !this.headersSent && !this.hasHeader(REQUEST_ID_HEADER)) this.setHeader(REQUEST_ID_HEADER, requestId);
-  return (prototypeWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+// clear all headers before an error response, and the id matters most on those. The wrapper finds the id
+// through response.req, so one function serves every response whose writeHead is Node's own.
+function echoingWriteHead(original: ServerResponse['writeHead']): ServerResponse['writeHead'] {
+  return function (this: ServerResponse, ...args: unknown[]) {
+    const requestId = requestIdOf(this.req);
+    if (requestId !== undefined && !this.headersSent && !this.hasHeader(REQUEST_ID_HEADER)) this.setHeader(REQUEST_ID_HEADER, requestId);
+    return (original as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['writeHead'];
 }
+const sharedEchoingWriteHead = echoingWriteHead(prototypeWriteHead);
 
-function echoOnResponse(response: ServerResponse, requestId: string): void {
-  if (response.writeHead === prototypeWriteHead) {
-    response.writeHead = writeHeadWithRequestId as typeof response.writeHead;
-    return;
-  }
+function echoOnResponse(response: ServerResponse): void {
   // Someone replaced writeHead on this response already: wrap theirs.
-  const writeHead = response.writeHead;
-  response.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    if (!this.headersSent && !this.hasHeader(REQUEST_ID_HEADER)) this.setHeader(REQUEST_ID_HEADER, requestId);
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-  } as typeof response.writeHead;
+  response.writeHead = response.writeHead === prototypeWriteHead ? sharedEchoingWriteHead : echoingWriteHead(response.writeHead);
 }
