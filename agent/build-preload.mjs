@@ -5,6 +5,32 @@
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
+// NodeSDK (src/sdk.ts) is given every part, so its fallbacks that build exporters and propagators from the
+// OTEL_* variables never run; but its modules import them all statically (OTLP over gRPC, HTTP/JSON and
+// HTTP/protobuf for each signal, Zipkin, Prometheus, B3), and bundled as they are they would all load at
+// startup (+50 ms, and @grpc/grpc-js). Imported from sdk-node's own files, those packages resolve instead to
+// a module whose exports throw if ever constructed. The agent's own imports of the same packages are
+// untouched: each is a dynamic import(), a chunk that loads only when its exporter or propagator is chosen.
+const sdkNodeFallbacksLeftOut = {
+  name: 'sdk-node-fallbacks-left-out',
+  setup(build) {
+    build.onResolve({ filter: /^@opentelemetry\/(exporter|propagator)-/ }, (args) =>
+      /[\\/]@opentelemetry[\\/]sdk-node[\\/]/.test(args.importer) ? { path: args.path, namespace: 'left-out' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'left-out' }, async ({ path }) => {
+      const names = Object.keys(await import(path)).filter((name) => name !== 'default');
+      const message = `is not in @lookout/agent's preload bundle: the agent gives NodeSDK its own exporters and propagators`;
+      return {
+        contents: [
+          `const leftOut = (name) => class { constructor() { throw new Error(name + ${JSON.stringify(` of ${path} ${message}`)}); } };`,
+          ...names.map((name) => `export const ${name} = leftOut(${JSON.stringify(name)});`),
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
+  },
+};
+
 // Chunk names carry content hashes: without this, every build would leave the last one's chunks behind.
 rmSync('dist/preload', { recursive: true, force: true });
 
@@ -28,6 +54,7 @@ await build({
   ],
   // Bundled CommonJS code calls require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __lookoutCreateRequire } from 'node:module'; const require = __lookoutCreateRequire(import.meta.url);" },
+  plugins: [sdkNodeFallbacksLeftOut],
   sourcemap: true,
   logLevel: 'warning',
 });

@@ -1,15 +1,20 @@
 // `npm run bench:agent`: what the Lookout agent costs a service, against the same app run plain and with
 // upstream @opentelemetry/auto-instrumentations-node, and what each instrumented variant delivers for it.
 //
-// Two apps, each started three ways (plain, lookout, upstream):
+// Four apps, each started three ways (plain, lookout, upstream):
 //   repo     agent/bench/app.mjs: Koa + @koa/router + pg, logging through the agent's createLogger()
 //   outside  agent/bench/outside-app/, copied to a temporary directory and installed there (npm ci): the
 //            same routes with the app's own winston logger and no import of ours, as a user's service is
+//   express  agent/bench/express-app.mjs: Express 5 and the app's own winston logger, /trivial only
+//   pino     agent/bench/pino-app.cjs: the outside app's Koa with the app's own pino logger, /trivial only;
+//            CommonJS, so that upstream instruments pino at all (see the file)
 //   /trivial logs one line; /realistic runs one PostgreSQL query, one fetch to a local downstream service
 //   and logs one line.
 // Both instrumented variants export traces, metrics and logs over OTLP/gRPC to one local sink that counts
 // what each delivered, with span and log queues large enough to drop nothing; upstream's winston records
-// are bridged to its LoggerProvider (upstream-logs-bridge.mjs), so it delivers what it makes.
+// are bridged to its LoggerProvider (upstream-logs-bridge.mjs), so it delivers what it makes. Its pino
+// records need no bridge (instrumentation-pino emits through @opentelemetry/api's logs global, which sdk-node
+// sets), only a pino it can patch: the pino app is CommonJS. The report's "log records/req" shows them.
 //
 // Each run: spawn → first 200 (startup); then per route: warm-up (the JIT needs ~15 s in all before Koa is
 // steady), a closed-loop window (16 connections, each sending when answered: throughput, latency, CPU per
@@ -23,7 +28,7 @@
 //
 // Knobs: BENCH_ROUNDS (5; at least 5 for a published figure), BENCH_WARMUP_S (15, split over the two
 // routes), BENCH_DURATION_S (5, closed loop per route), BENCH_PACED_S (5 per route; 0 skips),
-// BENCH_PACED_RPS (trivial,realistic rates: 1000,200), BENCH_CONCURRENCY (16), BENCH_APPS (repo,outside),
+// BENCH_PACED_RPS (trivial,realistic rates: 1000,200), BENCH_CONCURRENCY (16), BENCH_APPS (repo,outside,express,pino),
 // BENCH_VARIANTS (plain,lookout,upstream), BENCH_QUEUE_SIZE (span/log queue, 200000), BENCH_OUTSIDE_DIR
 // (where the outside app is installed), BENCH_OUT (report path, .bench/agent.md; JSON beside it),
 // DATABASE_URL.
@@ -70,7 +75,7 @@ async function main(): Promise<void> {
   const apps = await Promise.all(APPS.map(resolveApp));
   const support = await startSupport();
   const meta = benchMeta({ rounds: ROUNDS, warmupMs: WARMUP_MS, durationMs: DURATION_MS, pacedMs: PACED_MS, pacedRps: PACED_RPS, concurrency: CONCURRENCY });
-  console.error(`bench:agent: ${meta.settings}; estimated ${estimateMinutes(apps.length).toFixed(0)} min`);
+  console.error(`bench:agent: ${meta.settings}; estimated ${estimateMinutes(apps).toFixed(0)} min`);
 
   const runs: Run[] = [];
   try {
@@ -103,17 +108,17 @@ async function runOnce(round: number, app: App, v: Variant, support: Support): P
   try {
     const startupMs = (await firstOk(`http://127.0.0.1:${port}/trivial`)) - spawnedAt;
     let before = await support.counts();
-    const routes = {} as Record<Route, RouteRun>;
+    const routes: Partial<Record<Route, RouteRun>> = {};
     let late = NONE;
     let peakRss = 0;
     let drainMs = 0;
-    for (const route of ROUTES) {
+    for (const route of app.routes) {
       const url = `http://127.0.0.1:${port}/${route}`;
-      const warm = await load(url, WARMUP_MS / ROUTES.length, CONCURRENCY);
+      const warm = await load(url, WARMUP_MS / app.routes.length, CONCURRENCY);
       const closed = await measure(child.pid!, url, support, DURATION_MS);
       const paced = PACED_MS > 0 ? { ...(await measure(child.pid!, url, support, PACED_MS, PACED_RPS[route])), targetRps: PACED_RPS[route] } : undefined;
       let after = await support.counts();
-      const last = route === ROUTES[ROUTES.length - 1];
+      const last = route === app.routes[app.routes.length - 1];
       if (last) peakRss = peakRssMiB(child.pid!);
       if (instrumented) {
         // Everything this route's requests made reaches the sink before the next route starts, so what
@@ -159,17 +164,20 @@ function progressLine(run: Run): string {
     `, ${(r.delivered.traces / r.requests).toFixed(2)} spans + ${(r.delivered.logs / r.requests).toFixed(2)} logs/req`;
   return (
     `round ${run.round} ${run.id.padEnd(16)} startup ${run.startupMs.toFixed(0)} ms, rss ${run.peakRssMiB.toFixed(0)} MiB; ` +
-    ROUTES.map((r) => `${r} ${route(run.routes[r])}`).join('; ') +
+    ROUTES.flatMap((r) => (run.routes[r] ? [`${r} ${route(run.routes[r])}`] : [])).join('; ') +
     `; waited ${(run.drainMs / 1000).toFixed(1)} s for the sink`
   );
 }
 
 /** Startup, warm-up and measured windows per run; for instrumented runs, the waits for the sink. */
-function estimateMinutes(apps: number): number {
-  const perRun = 1000 + WARMUP_MS + (DURATION_MS + PACED_MS + 200) * ROUTES.length;
-  const waits = (ROUTES.length - 1) * (BATCH_DELAY_MS + 500 + QUIET_MS) + 2000;
+function estimateMinutes(apps: App[]): number {
   const instrumented = VARIANTS.filter((v) => v !== 'plain').length;
-  return (ROUNDS * apps * (VARIANTS.length * perRun + instrumented * waits)) / 60_000;
+  const perRound = apps.reduce((sum, app) => {
+    const perRun = 1000 + WARMUP_MS + (DURATION_MS + PACED_MS + 200) * app.routes.length;
+    const waits = (app.routes.length - 1) * (BATCH_DELAY_MS + 500 + QUIET_MS) + 2000;
+    return sum + VARIANTS.length * perRun + instrumented * waits;
+  }, 0);
+  return (ROUNDS * perRound) / 60_000;
 }
 
 function pacedRates(value: string): Record<Route, number> {

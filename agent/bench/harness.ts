@@ -21,18 +21,26 @@ export const QUEUE_SIZE = Number(process.env.BENCH_QUEUE_SIZE ?? 200_000);
 export const BATCH_DELAY_MS = 5000;
 const CLK_TCK = 100; // /proc/<pid>/stat ticks per second on Linux x86_64
 
-export type AppName = 'repo' | 'outside';
+export type AppName = 'repo' | 'outside' | 'express' | 'pino';
 export type VariantName = 'plain' | 'lookout' | 'upstream';
-export const APP_NAMES: AppName[] = ['repo', 'outside'];
+export const APP_NAMES: AppName[] = ['repo', 'outside', 'express', 'pino'];
 export const VARIANT_NAMES: VariantName[] = ['plain', 'lookout', 'upstream'];
 export const ROUTES = ['trivial', 'realistic'] as const;
 export type Route = (typeof ROUTES)[number];
+/**
+ * The routes each app serves. The Express and pino apps differ from the outside app only in the framework
+ * or the logger, which the trivial route shows alone; their realistic route would repeat the outside app's.
+ */
+export const APP_ROUTES: Record<AppName, readonly Route[]> = { repo: ROUTES, outside: ROUTES, express: ['trivial'], pino: ['trivial'] };
+/** The in-repo apps' files, in agent/bench/ (the outside app is installed elsewhere). */
+const IN_REPO: Record<Exclude<AppName, 'outside'>, string> = { repo: 'app.mjs', express: 'express-app.mjs', pino: 'pino-app.cjs' };
 
 export interface App {
   name: AppName;
   /** Working directory and the app file (absolute). */
   dir: string;
   entry: string;
+  routes: readonly Route[];
 }
 
 export interface Variant {
@@ -45,10 +53,11 @@ export interface Variant {
   env: Record<string, string>;
 }
 
-/** The in-repo app, or the outside app (copied out of the repository and installed on first use). */
+/** An in-repo app, or the outside app (copied out of the repository and installed on first use). */
 export async function resolveApp(name: AppName): Promise<App> {
-  if (name === 'repo') return { name, dir: AGENT_DIR, entry: `${BENCH_DIR}/app.mjs` };
-  return { name, ...prepareOutsideApp() };
+  const routes = APP_ROUTES[name];
+  if (name === 'outside') return { name, routes, ...prepareOutsideApp() };
+  return { name, routes, dir: AGENT_DIR, entry: `${BENCH_DIR}/${IN_REPO[name]}` };
 }
 
 export function variantId(app: AppName, name: VariantName): string {

@@ -4,11 +4,14 @@
 // from /proc, the app pinned to its own core as in bench:agent. Configurations are the agent with one piece
 // switched: LOOKOUT_UPSTREAM_INSTRUMENTATIONS=<piece> (upstream's instrumentation instead of ours), or one
 // signal's export off (what exporting it costs), or every exporter off (what is left is the instrumentation
-// and the SDK's span, record and metric objects).
+// and the SDK's span, record and metric objects). Each instrumented run then ends with SIGTERM (the agent
+// flushes, then exits), and the log records the sink received for it are counted per request served: a
+// configuration that is cheaper because it delivers less shows as such.
 //
 // Knobs: PIECES_ROUNDS (5), PIECES_WARMUP_S (6), PIECES_DURATION_S (4), PIECES_ONLY (comma list of
 // comparison names, default all), BENCH_CONCURRENCY (16), BENCH_PIN.
 import { cpus } from 'node:os';
+import { of } from './delivery.js';
 import {
   freePort,
   load,
@@ -19,10 +22,12 @@ import {
   spawnVariant,
   startSupport,
   variant,
+  within,
   type AppName,
   type Route,
+  type Support,
 } from './harness.js';
-import { cell, signed, spread } from './report.js';
+import { APP_SHORT_TITLES, cell, signed, spread } from './report.js';
 
 const ROUNDS = Number(process.env.PIECES_ROUNDS ?? 5);
 const WARMUP_MS = Number(process.env.PIECES_WARMUP_S ?? 6) * 1000;
@@ -70,6 +75,15 @@ const COMPARISONS: Comparison[] = [
     rate: 1000,
     configs: { 'upstream winston': upstream('winston'), 'logs not exported': { OTEL_LOGS_EXPORTER: 'none' } },
   },
+  {
+    // Ours or upstream's instrumentation-pino as the default (docs/benchmarks.md, "pino"). Upstream's also
+    // runs our redaction of the line (instrumentations.ts), so both sides do the same work.
+    name: 'pino',
+    app: 'pino',
+    route: 'trivial',
+    rate: 1000,
+    configs: { 'upstream pino': upstream('pino'), 'logs not exported': { OTEL_LOGS_EXPORTER: 'none' } },
+  },
 ];
 
 async function main(): Promise<void> {
@@ -81,37 +95,48 @@ async function main(): Promise<void> {
       `${DURATION_MS / 1000} s measured at a fixed rate per run. CPU µs per request above plain, median (min–max) of within-round differences.`,
   ];
   try {
-    for (const comparison of comparisons) out.push('', await compare(comparison, support.sinkPort, support.downstreamPort));
+    for (const comparison of comparisons) out.push('', await compare(comparison, support));
   } finally {
     support.stop();
   }
   console.log(out.join('\n'));
 }
 
-async function compare(c: Comparison, sinkPort: number, downstreamPort: number): Promise<string> {
+async function compare(c: Comparison, support: Support): Promise<string> {
   const app = await resolveApp(c.app);
-  const plain = variant(c.app, 'plain', sinkPort);
-  const lookout = variant(c.app, 'lookout', sinkPort);
+  const plain = variant(c.app, 'plain', support.sinkPort);
+  const lookout = variant(c.app, 'lookout', support.sinkPort);
   const runs: Array<[string, typeof lookout, Record<string, string>]> = [
     ['plain', plain, {}],
     ['lookout (all ours)', lookout, {}],
     ...Object.entries(c.configs).map(([label, env]) => [label, lookout, env] as [string, typeof lookout, Record<string, string>]),
   ];
   const cpu = new Map<string, number[]>(runs.map(([label]) => [label, []]));
+  const delivered = new Map<string, number[]>(runs.map(([label]) => [label, []]));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [label, v, env] of runs) {
       const port = await freePort();
-      const child = spawnVariant(app, v, { port, downstreamPort, env });
+      const logsBefore = of(await support.counts(), v).logs;
+      const child = spawnVariant(app, v, { port, downstreamPort: support.downstreamPort, env });
       try {
         const url = `http://127.0.0.1:${port}/${c.route}`;
         await firstOk(url);
-        await load(url, WARMUP_MS, CONCURRENCY);
+        const warm = await load(url, WARMUP_MS, CONCURRENCY);
         const before = cpuMicros(child.pid!);
         const result = await load(url, DURATION_MS, CONCURRENCY, { rate: c.rate });
         if (result.errors > 0) throw new Error(`${result.errors} failed requests for ${label}`);
         const perRequest = (cpuMicros(child.pid!) - before) / result.requests;
         cpu.get(label)!.push(perRequest);
-        console.error(`${c.name} round ${round} ${label}: ${perRequest.toFixed(1)} µs/req`);
+        let records = '';
+        if (v.name !== 'plain') {
+          child.kill('SIGTERM');
+          await within(exited(child), 30_000, `${label} did not exit after SIGTERM`);
+          // Every request served: the first 200, the warm-up and the measured window.
+          const perServed = (of(await support.counts(), v).logs - logsBefore) / (1 + warm.requests + result.requests);
+          delivered.get(label)!.push(perServed);
+          records = `, ${perServed.toFixed(2)} log records/req delivered`;
+        }
+        console.error(`${c.name} round ${round} ${label}: ${perRequest.toFixed(1)} µs/req${records}`);
       } finally {
         child.kill('SIGKILL');
         await exited(child);
@@ -120,16 +145,16 @@ async function compare(c: Comparison, sinkPort: number, downstreamPort: number):
   }
   const base = cpu.get('plain')!;
   const lines = [
-    `**${c.name}**: ${c.app === 'repo' ? 'in-repo' : 'outside'} app, \`/${c.route}\` at ${c.rate} req/s (plain: ${cell(spread(base), 0)} µs per request)`,
+    `**${c.name}**: ${APP_SHORT_TITLES[c.app]}, \`/${c.route}\` at ${c.rate} req/s (plain: ${cell(spread(base), 0)} µs per request)`,
     '',
-    '| configuration | CPU µs/req above plain | against all ours |',
-    '|---|---:|---:|',
+    '| configuration | CPU µs/req above plain | against all ours | log records delivered per request |',
+    '|---|---:|---:|---:|',
   ];
   const ours = cpu.get('lookout (all ours)')!.map((x, i) => x - base[i]!);
   for (const [label] of runs.slice(1)) {
     const above = cpu.get(label)!.map((x, i) => x - base[i]!);
     const delta = label === 'lookout (all ours)' ? '' : signed(spread(above.map((x, i) => x - ours[i]!)), 0);
-    lines.push(`| ${label} | ${cell(spread(above), 0)} | ${delta} |`);
+    lines.push(`| ${label} | ${cell(spread(above), 0)} | ${delta} | ${cell(spread(delivered.get(label)!), 2)} |`);
   }
   return lines.join('\n');
 }

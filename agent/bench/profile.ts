@@ -1,6 +1,7 @@
 // Where a variant's CPU goes under load: `tsx bench/profile.ts <variant> [route] [--vs <baseline>]` (from agent/).
-//   variant   plain | lookout | upstream | outside-plain | outside-lookout | outside-upstream (as in bench:agent)
-//   route     trivial (default) | realistic
+//   variant   plain | lookout | upstream | outside-plain | outside-lookout | outside-upstream | express-… | pino-…
+//             (as in bench:agent)
+//   route     trivial (default) | realistic (the in-repo and outside apps only)
 //   --vs      profile a second variant the same way right after (say the same app's plain) and show what the
 //             first adds to it, by package and by function, in µs per request
 // Starts the variant as bench:agent does (same sink, downstream and settings) under `node --cpu-prof`,
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { category, summarise, type CpuProfile, type Entry, type Summary } from './cpuprofile.js';
 import {
   APP_NAMES,
+  APP_ROUTES,
   BENCH_DIR,
   REPO_DIR,
   ROUTES,
@@ -86,7 +88,7 @@ function parseArgs(args: string[]): { target: Picked; baseline: Picked | undefin
   const [id, route = 'trivial'] = args;
   const find = (name: string | undefined) => ALL.find((v) => v.id === name);
   const target = find(id);
-  if (!target || !ROUTES.includes(route as Route) || (vs !== undefined && !find(vs))) {
+  if (!target || !APP_ROUTES[target.app].includes(route as Route) || (vs !== undefined && !find(vs))) {
     const ids = ALL.map((v) => v.id).join('|');
     console.error(`usage: tsx bench/profile.ts <${ids}> [${ROUTES.join('|')}] [--vs <${ids}>]`);
     process.exit(2);

@@ -35,7 +35,8 @@ export interface Run {
   id: string;
   startupMs: number;
   peakRssMiB: number;
-  routes: Record<Route, RouteRun>;
+  /** The routes the app serves (the Express and pino apps only the trivial one). */
+  routes: Partial<Record<Route, RouteRun>>;
   /** Received after each route's load stopped: the last batches, or a backlog. */
   late: Signals;
   /** Time spent waiting for the sink after the loads. */
@@ -90,7 +91,10 @@ function gitCommit(): string {
 const APP_TITLES: Record<AppName, string> = {
   repo: 'In-repo app (agent/bench/app.mjs: logs through `createLogger()` from @lookout/agent)',
   outside: 'Outside app (agent/bench/outside-app/, installed outside the repository: its own winston logger, no import of ours)',
+  express: 'Express app (agent/bench/express-app.mjs: Express 5, its own winston logger, no import of ours; trivial route only)',
+  pino: 'pino app (agent/bench/pino-app.cjs: Koa, its own pino logger, no import of ours; trivial route only)',
 };
+export const APP_SHORT_TITLES: Record<AppName, string> = { repo: 'in-repo app', outside: 'outside app', express: 'Express app', pino: 'pino app' };
 
 /** Median and range of a set of values; undefined when there are none. */
 export interface Spread {
@@ -121,7 +125,12 @@ export function signed(s: Spread | undefined, digits: number): string {
 
 /** The runs of one app, with lookups by variant and by variant and round. */
 class AppRuns {
-  constructor(readonly runs: Run[]) {}
+  /** The routes these runs measured, in ROUTES order. */
+  readonly routes: Route[];
+
+  constructor(readonly runs: Run[]) {
+    this.routes = ROUTES.filter((route) => runs.some((r) => r.routes[route] !== undefined));
+  }
 
   variants(): VariantName[] {
     return [...new Set(this.runs.map((r) => r.variant))];
@@ -146,27 +155,34 @@ class AppRuns {
 type Pick = (r: Run) => number;
 
 /** CPU per request: paced when the run has a paced window (the same rhythm for all), else closed loop. */
+/** A route of a run that measured it (the report only asks for the routes an app's runs have). */
+function at(r: Run, route: Route): RouteRun {
+  const measured = r.routes[route];
+  if (!measured) throw new Error(`${r.id} round ${r.round} did not measure /${route}`);
+  return measured;
+}
+
 function cpu(route: Route): Pick {
-  return (r) => (r.routes[route].paced ?? r.routes[route].closed).cpuUsPerReq;
+  return (r) => (at(r, route).paced ?? at(r, route).closed).cpuUsPerReq;
 }
 
 function pacedLabel(runs: Run[], route: Route): string | undefined {
-  const rate = runs.find((r) => r.routes[route].paced)?.routes[route].paced?.targetRps;
+  const rate = runs.find((r) => r.routes[route]?.paced)?.routes[route]?.paced?.targetRps;
   return rate === undefined ? undefined : `at ${rate} req/s`;
 }
 
-function metricRows(runs: Run[]): Array<[string, Pick, number]> {
-  const rows = ROUTES.flatMap((route): Array<[string, Pick, number]> => {
-    const paced = pacedLabel(runs, route);
+function metricRows(runs: AppRuns): Array<[string, Pick, number]> {
+  const rows = runs.routes.flatMap((route): Array<[string, Pick, number]> => {
+    const paced = pacedLabel(runs.runs, route);
     return [
-      [`${route} req/s`, (r) => r.routes[route].closed.reqPerSec, 0],
-      [`${route} p50 ms`, (r) => r.routes[route].closed.p50Ms, 2],
-      [`${route} p99 ms`, (r) => r.routes[route].closed.p99Ms, 2],
-      [`${route} CPU µs/req`, (r) => r.routes[route].closed.cpuUsPerReq, 0],
+      [`${route} req/s`, (r) => at(r, route).closed.reqPerSec, 0],
+      [`${route} p50 ms`, (r) => at(r, route).closed.p50Ms, 2],
+      [`${route} p99 ms`, (r) => at(r, route).closed.p99Ms, 2],
+      [`${route} CPU µs/req`, (r) => at(r, route).closed.cpuUsPerReq, 0],
       ...(paced
         ? ([
-            [`${route} CPU µs/req ${paced}`, (r) => r.routes[route].paced?.cpuUsPerReq ?? NaN, 0],
-            [`${route} p50 ms ${paced}`, (r) => r.routes[route].paced?.p50Ms ?? NaN, 2],
+            [`${route} CPU µs/req ${paced}`, (r) => at(r, route).paced?.cpuUsPerReq ?? NaN, 0],
+            [`${route} p50 ms ${paced}`, (r) => at(r, route).paced?.p50Ms ?? NaN, 2],
           ] as Array<[string, Pick, number]>)
         : []),
     ];
@@ -179,7 +195,7 @@ const cpuAbove = (route: Route) => (run: Run, plain: Run) => cpu(route)(run) - c
 /** CPU above plain per request, divided by the spans and log records it delivered per request. */
 function cpuAbovePerItem(route: Route): (run: Run, plain: Run) => number {
   return (run, plain) => {
-    const r = run.routes[route];
+    const r = at(run, route);
     return cpuAbove(route)(run, plain) / ((r.delivered.traces + r.delivered.logs) / r.requests);
   };
 }
@@ -195,7 +211,7 @@ function appSection(app: AppName, runs: AppRuns): string[] {
     `| metric | ${variants.join(' | ')} | ${others.map((n) => `${n} / plain`).join(' | ')} |`,
     `|---|${variants.map(() => '---:').join('|')}|${others.map(() => '---:').join('|')}|`,
   ];
-  for (const [label, pick, digits] of metricRows(runs.runs)) {
+  for (const [label, pick, digits] of metricRows(runs)) {
     const values = variants.map((v) => cell(spread(runs.of(v).map(pick)), digits));
     const ratios = others.map((v) => cell(runs.paired(v, (r, p) => pick(r) / pick(p)), 2, 'x'));
     lines.push(`| ${label} | ${values.join(' | ')} | ${ratios.join(' | ')} |`);
@@ -215,25 +231,26 @@ function aboveTable(runs: AppRuns, others: VariantName[]): string[] {
     const vsUpstream = runs.paired('lookout', (r, p, u) => (u ? f(r, p) / f(u, p) : NaN));
     lines.push(`| ${label} | ${cells.join(' | ')} |${hasBoth ? ` ${cell(vsUpstream, 2)} |` : ''}`);
   };
-  for (const route of ROUTES) {
+  for (const route of runs.routes) {
     const paced = pacedLabel(runs.runs, route);
     row(`${route} CPU µs per request${paced ? ` ${paced}` : ''}`, cpuAbove(route), 0);
-    if (paced) row(`${route} CPU µs per request, closed loop`, (r, p) => r.routes[route].closed.cpuUsPerReq - p.routes[route].closed.cpuUsPerReq, 0);
+    if (paced) row(`${route} CPU µs per request, closed loop`, (r, p) => at(r, route).closed.cpuUsPerReq - at(p, route).closed.cpuUsPerReq, 0);
     row(`${route} CPU µs per delivered span or log record${paced ? ` ${paced}` : ''}`, cpuAbovePerItem(route), 1);
   }
   row('startup ms', (r, p) => r.startupMs - p.startupMs, 0);
   row('peak RSS MiB', (r, p) => r.peakRssMiB - p.peakRssMiB, 0);
   const missed = runs.runs.flatMap((r) =>
-    ROUTES.filter((route) => {
-      const paced = r.routes[route].paced;
+    runs.routes.filter((route) => {
+      const paced = at(r, route).paced;
       return paced && paced.reqPerSec < 0.95 * paced.targetRps;
-    }).map((route) => `${r.id} ${route} in round ${r.round} (${r.routes[route].paced!.reqPerSec.toFixed(0)} req/s)`),
+    }).map((route) => `${r.id} ${route} in round ${r.round} (${at(r, route).paced!.reqPerSec.toFixed(0)} req/s)`),
   );
   if (missed.length > 0) lines.push('', `**Paced rate not reached** (its CPU per request is then a closed-loop figure): ${missed.join('; ')}. Lower BENCH_PACED_RPS.`);
   return lines;
 }
 
 function deliveredTable(runs: AppRuns, variants: VariantName[]): string[] {
+  const routes = runs.routes;
   const lines = [
     'Delivered to the sink per request answered on each route (every window, warm-up included; each route waits until the ' +
       'sink has all its telemetry), median (min–max) over rounds. "After load": spans and log records per run that arrived ' +
@@ -241,18 +258,18 @@ function deliveredTable(runs: AppRuns, variants: VariantName[]): string[] {
       'fell outside the measured windows). "Sink CPU": what the counting sink used during the closed-loop windows, per ' +
       'request, on this 2-core machine.',
     '',
-    `| variant | ${ROUTES.map((r) => `${r} spans/req | ${r} log records/req`).join(' | ')} | after load | metric streams/run | sink CPU µs/req (${ROUTES.join(', ')}) |`,
-    `|---|${ROUTES.map(() => '---:|---:').join('|')}|---:|---:|---:|`,
+    `| variant | ${routes.map((r) => `${r} spans/req | ${r} log records/req`).join(' | ')} | after load | metric streams/run | sink CPU µs/req (${routes.join(', ')}) |`,
+    `|---|${routes.map(() => '---:|---:').join('|')}|---:|---:|---:|`,
   ];
   for (const v of variants) {
     const rs = runs.of(v);
-    const per = (route: Route, pick: (s: Signals) => number) => cell(spread(rs.map((r) => pick(r.routes[route].delivered) / r.routes[route].requests)), 2);
+    const per = (route: Route, pick: (s: Signals) => number) => cell(spread(rs.map((r) => pick(at(r, route).delivered) / at(r, route).requests)), 2);
     const sum = (pick: (r: Run) => number) => cell(spread(rs.map(pick)), 0);
     const cells = [
-      ...ROUTES.flatMap((route) => [per(route, (s) => s.traces), per(route, (s) => s.logs)]),
+      ...routes.flatMap((route) => [per(route, (s) => s.traces), per(route, (s) => s.logs)]),
       sum((r) => r.late.traces + r.late.logs),
-      sum((r) => ROUTES.reduce((total, route) => total + r.routes[route].delivered.metrics, 0)),
-      ROUTES.map((route) => sum((r) => r.routes[route].closed.sinkCpuUsPerReq)).join(', '),
+      sum((r) => routes.reduce((total, route) => total + at(r, route).delivered.metrics, 0)),
+      routes.map((route) => sum((r) => at(r, route).closed.sinkCpuUsPerReq)).join(', '),
     ];
     lines.push(`| ${v} | ${cells.join(' | ')} |`);
   }
@@ -269,7 +286,8 @@ function ratioTarget(route: Route, min: number): Target {
   return {
     label: `${route}: ≥ ${min}x plain req/s`,
     judge(runs) {
-      const s = runs.paired('lookout', (r, p) => r.routes[route].closed.reqPerSec / p.routes[route].closed.reqPerSec);
+      if (!runs.routes.includes(route)) return undefined;
+      const s = runs.paired('lookout', (r, p) => at(r, route).closed.reqPerSec / at(p, route).closed.reqPerSec);
       return s && { text: cell(s, 2, 'x'), met: s.median >= min };
     },
   };
@@ -279,6 +297,7 @@ function cpuTarget(route: Route): Target {
   return {
     label: `${route}: CPU above plain per request ≤ ½ of upstream's`,
     judge(runs) {
+      if (!runs.routes.includes(route)) return undefined;
       const s = runs.paired('lookout', (r, p, u) => (u ? cpuAbove(route)(r, p) / cpuAbove(route)(u, p) : NaN));
       return s && { text: `${cell(s, 2)} of upstream's`, met: s.median <= 0.5 };
     },
@@ -308,7 +327,7 @@ function targetsSection(byApp: Map<AppName, AppRuns>): string[] {
   const lines = [
     '## Targets (lookout; medians of within-round figures; CPU at the paced rate when measured)',
     '',
-    `| target | ${apps.map((a) => (a === 'repo' ? 'in-repo app' : 'outside app')).join(' | ')} |`,
+    `| target | ${apps.map((a) => APP_SHORT_TITLES[a]).join(' | ')} |`,
     `|---|${apps.map(() => '---').join('|')}|`,
   ];
   for (const target of TARGETS) {

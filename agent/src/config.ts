@@ -1,6 +1,7 @@
 // The environment → one typed, validated agent config. Bad values warn and fall back to the default.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { RedactionClasses } from './redact.js';
 import { warn } from './warn.js';
 
 export type SamplerName =
@@ -12,6 +13,12 @@ export type SamplerName =
   | 'parentbased_traceidratio';
 
 export type Signal = 'traces' | 'metrics' | 'logs';
+/** What OTEL_<SIGNAL>_EXPORTER may name besides `none`; `prometheus` is for metrics only. */
+export type ExporterName = 'otlp' | 'console' | 'prometheus';
+export const OTLP_PROTOCOLS = ['grpc', 'http/protobuf', 'http/json'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+export const PROPAGATOR_NAMES = ['tracecontext', 'baggage', 'b3', 'b3multi'] as const;
+export type PropagatorName = (typeof PROPAGATOR_NAMES)[number];
 
 export interface BatchConfig {
   scheduledDelayMillis: number;
@@ -25,8 +32,16 @@ export interface AgentConfig {
   serviceName: string;
   serviceVersion: string | undefined;
   deploymentEnvironment: string | undefined;
-  /** Signals to export; a signal set to `none` in OTEL_<SIGNAL>_EXPORTER is absent. */
+  /** Signals exported somewhere: those whose OTEL_<SIGNAL>_EXPORTER is not `none`. */
   signals: Set<Signal>;
+  /** Where each signal goes (OTEL_<SIGNAL>_EXPORTER); empty for `none`. */
+  exporters: Record<Signal, ExporterName[]>;
+  /** The OTLP protocol of each signal (OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL). */
+  protocols: Record<Signal, OtlpProtocol>;
+  /** OTEL_PROPAGATORS, in order; empty for `none`. */
+  propagators: PropagatorName[];
+  /** Where OTEL_METRICS_EXPORTER=prometheus serves /metrics. */
+  prometheus: { host: string; port: number };
   sampler: SamplerName;
   samplerRatio: number;
   logLevel: 'none' | 'error' | 'warn' | 'info' | 'debug' | 'verbose' | 'all';
@@ -39,11 +54,20 @@ export interface AgentConfig {
   disabledInstrumentations: Set<string>;
   /**
    * Pieces where the upstream OpenTelemetry instrumentation runs instead of ours
-   * (LOOKOUT_UPSTREAM_INSTRUMENTATIONS): `http`, `undici`, `pg`, `knex`, `winston`.
+   * (LOOKOUT_UPSTREAM_INSTRUMENTATIONS): `http`, `undici`, `pg`, `knex`, `winston`, `pino`.
    */
   upstreamInstrumentations: Set<UpstreamName>;
   /** Extra key fragments for the redaction policy (LOOKOUT_REDACT_KEYS). */
   redactKeys: string[];
+  /** Personal-data classes the redaction policy looks for (LOOKOUT_REDACT_EMAILS, _PHONES, _SSNS). */
+  redactClasses: RedactionClasses;
+  /** Send process.command_args and process.command_line, redacted, on the resource (LOOKOUT_RESOURCE_COMMAND_ARGS). */
+  resourceCommandArgs: boolean;
+  /**
+   * Headers the agent adds to every response (LOOKOUT_RESPONSE_HEADERS); empty by default, when only an
+   * x-request-id the caller sent is echoed.
+   */
+  responseHeaders: Set<ResponseHeaderName>;
   shutdownTimeoutMillis: number;
   /** Directory of the app's entry script, used to find its package.json and its dependencies. */
   appDir: string;
@@ -60,8 +84,11 @@ const SAMPLERS: readonly SamplerName[] = [
   'parentbased_traceidratio',
 ];
 /** The instrumentations Lookout owns whose upstream counterpart stays one variable away. */
-export const UPSTREAM_NAMES = ['http', 'undici', 'pg', 'knex', 'winston'] as const;
+export const UPSTREAM_NAMES = ['http', 'undici', 'pg', 'knex', 'winston', 'pino'] as const;
 export type UpstreamName = (typeof UPSTREAM_NAMES)[number];
+/** The headers LOOKOUT_RESPONSE_HEADERS may name. */
+export const RESPONSE_HEADER_NAMES = ['traceresponse', 'x-request-id'] as const;
+export type ResponseHeaderName = (typeof RESPONSE_HEADER_NAMES)[number];
 
 const LOG_LEVELS = ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'] as const;
 
@@ -73,6 +100,11 @@ export function loadConfig(env: Env = process.env, entry = process.argv[1]): Age
   // Enumerated values are case-insensitive, as the specification says.
   const lower = (v: string) => v.toLowerCase();
   const sampler = oneOf(env, 'OTEL_TRACES_SAMPLER', SAMPLERS, 'parentbased_always_on', lower);
+  const exporters = { traces: exporterNames(env, 'traces'), metrics: exporterNames(env, 'metrics'), logs: exporterNames(env, 'logs') };
+  // grpc unless set: the spec's default is http/protobuf, ours is the collector's OTLP/gRPC port.
+  const protocol = oneOf(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', OTLP_PROTOCOLS, 'grpc', lower);
+  const signalProtocol = (signal: Signal) => oneOf(env, `OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_PROTOCOL`, OTLP_PROTOCOLS, protocol, lower);
+  const redaction = redactionSettings(env);
   return {
     disabled: bool(env, 'OTEL_SDK_DISABLED', false),
     serviceName:
@@ -83,9 +115,15 @@ export function loadConfig(env: Env = process.env, entry = process.argv[1]): Age
     serviceVersion: resourceAttrs['service.version'] ?? appPackage?.version,
     // Not NODE_ENV: staging runs with NODE_ENV=production too, and would be labelled production.
     deploymentEnvironment: resourceAttrs['deployment.environment.name'] ?? nonEmpty(env.LOOKOUT_ENVIRONMENT),
-    signals: new Set(
-      (['traces', 'metrics', 'logs'] as const).filter((s) => exporterEnabled(env, s)),
-    ),
+    signals: new Set((['traces', 'metrics', 'logs'] as const).filter((s) => exporters[s].length > 0)),
+    exporters,
+    protocols: { traces: signalProtocol('traces'), metrics: signalProtocol('metrics'), logs: signalProtocol('logs') },
+    propagators: nameList(env, 'OTEL_PROPAGATORS', PROPAGATOR_NAMES, ['tracecontext', 'baggage']),
+    // The spec's defaults; localhost keeps /metrics off other machines unless asked (0.0.0.0 in a container).
+    prometheus: {
+      host: nonEmpty(env.OTEL_EXPORTER_PROMETHEUS_HOST) ?? 'localhost',
+      port: port(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464),
+    },
     sampler,
     samplerRatio: sampler.endsWith('traceidratio') ? ratio(env, 'OTEL_TRACES_SAMPLER_ARG', 1) : 1,
     logLevel: oneOf(env, 'OTEL_LOG_LEVEL', LOG_LEVELS, 'none', (v) => v.toLowerCase()),
@@ -96,9 +134,27 @@ export function loadConfig(env: Env = process.env, entry = process.argv[1]): Age
     enabledInstrumentations: list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS),
     disabledInstrumentations: new Set(list(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS) ?? []),
     upstreamInstrumentations: upstreamNames(env),
-    redactKeys: list(env.LOOKOUT_REDACT_KEYS) ?? [],
+    redactKeys: redaction.keys,
+    redactClasses: redaction.classes,
+    resourceCommandArgs: bool(env, 'LOOKOUT_RESOURCE_COMMAND_ARGS', false),
+    responseHeaders: responseHeaderNames(env),
     shutdownTimeoutMillis: int(env, 'LOOKOUT_SHUTDOWN_TIMEOUT_MS', 5000, 0),
     appDir,
+  };
+}
+
+/**
+ * LOOKOUT_REDACT_KEYS and the class switches, each class on unless set to `false`. Read here for the agent
+ * and by redactionPolicy() when the package runs without it (the audit API's tests, a script): one parser.
+ */
+export function redactionSettings(env: Env = process.env): { keys: string[]; classes: RedactionClasses } {
+  return {
+    keys: list(env.LOOKOUT_REDACT_KEYS) ?? [],
+    classes: {
+      emails: bool(env, 'LOOKOUT_REDACT_EMAILS', true),
+      phones: bool(env, 'LOOKOUT_REDACT_PHONES', true),
+      ssns: bool(env, 'LOOKOUT_REDACT_SSNS', true),
+    },
   };
 }
 
@@ -108,7 +164,7 @@ export function checkExporterEnv(env: Env = process.env): void {
     const value = nonEmpty(env[name]);
     if (value === undefined) continue;
     if (!/^https?:\/\/[^/]+/.test(value)) {
-      warn(`${name}="${value}" is not an http(s) URL such as http://localhost:4317; the default http://localhost:4317 is used`);
+      warn(`${name}="${value}" is not an http(s) URL such as http://localhost:4317; the default is used (http://localhost:4317 for grpc, http://localhost:4318 for http/protobuf and http/json)`);
       delete env[name];
     }
   }
@@ -117,16 +173,6 @@ export function checkExporterEnv(env: Env = process.env): void {
       warn(`${name}="${env[name]}" is not a positive number of milliseconds; the default 10000 is used`);
       delete env[name];
     }
-  }
-  for (const name of ['', 'TRACES_', 'METRICS_', 'LOGS_'].map((s) => `OTEL_EXPORTER_OTLP_${s}PROTOCOL`)) {
-    const value = nonEmpty(env[name]);
-    if (value !== undefined && value.toLowerCase() !== 'grpc') {
-      warn(`${name}="${value}" is not supported: the Lookout agent exports OTLP over gRPC only`);
-    }
-  }
-  const propagators = list(env.OTEL_PROPAGATORS)?.map((p) => p.toLowerCase());
-  if (propagators && propagators.some((p) => p !== 'tracecontext' && p !== 'baggage')) {
-    warn(`OTEL_PROPAGATORS="${env.OTEL_PROPAGATORS}": only W3C tracecontext and baggage are supported; those are used`);
   }
   const temporality = nonEmpty(env.OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE);
   if (temporality !== undefined && temporality.toLowerCase() !== 'cumulative') {
@@ -168,13 +214,26 @@ export function parseResourceAttributes(raw: string | undefined): Record<string,
   return out;
 }
 
-function exporterEnabled(env: Env, signal: Signal): boolean {
-  const name = `OTEL_${signal.toUpperCase()}_EXPORTER`;
+function exporterNames(env: Env, signal: Signal): ExporterName[] {
+  const allowed: readonly ExporterName[] = signal === 'metrics' ? ['otlp', 'console', 'prometheus'] : ['otlp', 'console'];
+  return nameList(env, `OTEL_${signal.toUpperCase()}_EXPORTER`, allowed, ['otlp']);
+}
+
+/**
+ * A comma-separated list of names (OTEL_<SIGNAL>_EXPORTER, OTEL_PROPAGATORS): `none` anywhere in it means
+ * none; names not in `allowed` warn and are skipped; unset, or nothing usable left, is `fallback`.
+ */
+function nameList<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T[]): T[] {
   const values = list(env[name])?.map((v) => v.toLowerCase());
-  if (!values) return true;
-  if (values.includes('none')) return false;
-  if (!values.includes('otlp')) warn(`${name}="${env[name]}": only "otlp" and "none" are supported; "otlp" is used`);
-  return true;
+  if (!values) return fallback;
+  if (values.includes('none')) return [];
+  const known = [...new Set(values.filter((v): v is T => (allowed as readonly string[]).includes(v)))];
+  const unknown = values.filter((v) => !(allowed as readonly string[]).includes(v));
+  const used = known.length > 0 ? known : fallback;
+  if (unknown.length > 0) {
+    warn(`${name}="${env[name]}" names ${unknown.map((v) => `"${v}"`).join(', ')}, not one of ${allowed.join(', ')}, none; ${used.join(',')} is used`);
+  }
+  return used;
 }
 
 function upstreamNames(env: Env): Set<UpstreamName> {
@@ -185,6 +244,18 @@ function upstreamNames(env: Env): Set<UpstreamName> {
     else warn(`LOOKOUT_UPSTREAM_INSTRUMENTATIONS names "${raw}", which is not one of ${UPSTREAM_NAMES.join(', ')}; ignored`);
   }
   return names;
+}
+
+function responseHeaderNames(env: Env): Set<ResponseHeaderName> {
+  const names = new Set<ResponseHeaderName>();
+  const values = list(env.LOOKOUT_RESPONSE_HEADERS) ?? [];
+  for (const raw of values) {
+    const name = raw.toLowerCase();
+    if ((RESPONSE_HEADER_NAMES as readonly string[]).includes(name)) names.add(name as ResponseHeaderName);
+    else if (name !== 'none') warn(`LOOKOUT_RESPONSE_HEADERS names "${raw}", which is not one of ${RESPONSE_HEADER_NAMES.join(', ')} or none; ignored`);
+  }
+  // As in OTEL_*_EXPORTER lists, `none` wins over anything listed with it.
+  return values.some((v) => v.toLowerCase() === 'none') ? new Set() : names;
 }
 
 function batch(env: Env, prefix: string, defaults: BatchConfig): BatchConfig {
@@ -227,6 +298,15 @@ function int(env: Env, name: string, fallback: number, min: number): number {
   const value = Number(raw);
   if (Number.isInteger(value) && value >= min) return value;
   warn(`${name}="${raw}" is not an integer >= ${min}; the default ${fallback} is used`);
+  return fallback;
+}
+
+function port(env: Env, name: string, fallback: number): number {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (Number.isInteger(value) && value >= 1 && value <= 65535) return value;
+  warn(`${name}="${raw}" is not a port number (1–65535); the default ${fallback} is used`);
   return fallback;
 }
 

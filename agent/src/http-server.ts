@@ -17,7 +17,7 @@ import {
 } from '@opentelemetry/api';
 import { RPCType, setRPCMetadata, type RPCMetadata } from '@opentelemetry/core';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
-import { setServerRequestHook } from './request-id.js';
+import { setServerRequestHook, setServerSpan } from './request-id.js';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
 const kServerSpan = Symbol('lookout.serverSpan');
@@ -81,6 +81,7 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     // Set after creation, as pg-query.ts does: the SDK cleans creation attributes twice (for the sampler,
     // then for the span) and the agent's samplers never read them; an unsampled request builds none.
     if (span.isRecording()) span.setAttributes(requestAttributes(request, method, scheme, requestId));
+    setServerSpan(request, span);
     const rpc = { type: RPCType.HTTP as const, span };
     // Active for the rest of this turn, which emits 'request' to the app, and for all the work it starts.
     // Not disposed: Node restores the async context when this socket callback returns, and the next
@@ -111,7 +112,10 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     if (errorType !== undefined) attributes['error.type'] = errorType;
     span.setAttributes(attributes);
     if (route !== undefined) span.updateName(`${name} ${route}`);
-    if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
+    // Not over a status a framework hook set with the exception's message (server-request.ts).
+    if (errorType !== undefined && (span as Span & { status?: { code: SpanStatusCode } }).status?.code !== SpanStatusCode.ERROR) {
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
     span.end();
 
     duration.record((performance.now() - start) / 1000, metricAttributes(method, scheme, request.httpVersion, status, route, errorType));

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { IncomingMessage } from 'node:http';
 import type { AgentConfig, UpstreamName } from './config.js';
+import { setServerSpan } from './request-id.js';
 import { warn } from './warn.js';
 
 export interface InstrumentationHooks {
@@ -36,7 +37,9 @@ const BUILTINS: Record<string, Builtin> = {
           new HttpInstrumentation({
             requestHook: (span, request) => {
               // Server requests only (IncomingMessage has httpVersion, an outgoing ClientRequest has not).
-              const requestId = 'httpVersion' in request ? hooks.requestIdOf(request) : undefined;
+              if (!('httpVersion' in request)) return;
+              setServerSpan(request, span); // for traceresponse
+              const requestId = hooks.requestIdOf(request);
               if (requestId !== undefined) span.setAttribute('request_id', requestId);
             },
           }),
@@ -70,6 +73,31 @@ const BUILTINS: Record<string, Builtin> = {
       return [new KoaRouteInstrumentation()];
     },
   },
+  // The same for Express, Fastify and NestJS: the route and the answered exception on the server span.
+  express: {
+    needs: 'express',
+    esm: () => [], // module-hook.ts, not a loader hook
+    async build() {
+      const { ExpressRouteInstrumentation } = await import('./express-route.js');
+      return [new ExpressRouteInstrumentation()];
+    },
+  },
+  fastify: {
+    needs: 'fastify',
+    esm: () => [], // Fastify's own diagnostics channel, not a loader hook
+    async build() {
+      const { FastifyRouteInstrumentation } = await import('./fastify-route.js');
+      return [new FastifyRouteInstrumentation()];
+    },
+  },
+  nestjs: {
+    needs: '@nestjs/core',
+    esm: () => [], // module-hook.ts, not a loader hook (nest-errors.ts says what that leaves out)
+    async build() {
+      const { NestErrorsInstrumentation } = await import('./nest-errors.js');
+      return [new NestErrorsInstrumentation()];
+    },
+  },
   pg: {
     needs: 'pg',
     esm: (upstream) => (upstream.has('pg') ? ['pg', 'pg-pool'] : []),
@@ -98,12 +126,37 @@ const BUILTINS: Record<string, Builtin> = {
     needs: 'winston',
     esm: (upstream) => (upstream.has('winston') ? ['winston'] : []),
     async build(hooks, upstream) {
-      if (upstream.has('winston')) {
-        const { WinstonInstrumentation } = await import('@opentelemetry/instrumentation-winston');
-        return [new WinstonInstrumentation({ logHook: (_span, record) => hooks.winstonLogHook(record) })];
-      }
       const { WinstonInstrumentation } = await import('./winston.js');
+      if (upstream.has('winston')) {
+        const upstreamWinston = await import('@opentelemetry/instrumentation-winston');
+        return [
+          new upstreamWinston.WinstonInstrumentation({ logHook: (_span, record) => hooks.winstonLogHook(record) }),
+          // Upstream correlates and sends the records; the lines are redacted by ours all the same.
+          new WinstonInstrumentation({ redactOnly: true }),
+        ];
+      }
       return [new WinstonInstrumentation({ logHook: hooks.winstonLogHook })];
+    },
+  },
+  pino: {
+    needs: 'pino',
+    esm: (upstream) => (upstream.has('pino') ? ['pino'] : []),
+    async build(_hooks, upstream) {
+      const [{ PinoInstrumentation }, { currentRequestId }] = await Promise.all([import('./pino.js'), import('./request-id.js')]);
+      if (upstream.has('pino')) {
+        const upstreamPino = await import('@opentelemetry/instrumentation-pino');
+        return [
+          new upstreamPino.PinoInstrumentation({
+            logHook: (_span, record) => {
+              const requestId = currentRequestId();
+              if (requestId !== undefined) record.request_id ??= requestId;
+            },
+          }),
+          // Upstream correlates and sends the records; the lines it parses are redacted by ours all the same.
+          new PinoInstrumentation({ requestId: currentRequestId, redactOnly: true }),
+        ];
+      }
+      return [new PinoInstrumentation({ requestId: currentRequestId })];
     },
   },
   'runtime-node': {

@@ -19,11 +19,17 @@ export function installLifecycle(sdk: Lifecycle): void {
   const life = withRegisteredFlushers(sdk);
   let shutdownStarted: Promise<void> | undefined;
   let shutdownSettled = false;
-  const shutdownOnce = () =>
-    (shutdownStarted ??= bounded(
-      life.shutdown().finally(() => (shutdownSettled = true)),
-      life.timeoutMillis,
-    ));
+  // A flush started when the app took a signal itself, and when its bound runs out.
+  let signalFlush: { done: Promise<void>; settled: boolean; deadline: number } | undefined;
+  // The exporters never hold the event loop (loop-release.ts): the last flush holds it here, for at most
+  // the bound, and then the process ends whatever the collector does. Within a bound that began at a signal
+  // the app handled, the shutdown waits for that flush first: the batch processors skip a flush requested
+  // while one runs, so records the app's handler wrote meanwhile would otherwise be left behind.
+  const shutdownOnce = () => {
+    const flushing = signalFlush && !signalFlush.settled ? signalFlush : undefined;
+    const work = (flushing ? flushing.done : Promise.resolve()).then(() => life.shutdown()).finally(() => (shutdownSettled = true));
+    return (shutdownStarted ??= bounded(work, flushing ? Math.max(0, flushing.deadline - Date.now()) : life.timeoutMillis, { holdLoop: true }));
+  };
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const onSignal = () => {
@@ -31,7 +37,10 @@ export function installLifecycle(sdk: Lifecycle): void {
       if (appHandles) {
         // The app owns this signal (graceful drain, its own exit). Flush what we have and keep going;
         // beforeExit stops the SDK if the app lets the loop drain.
-        void bounded(life.flush(), life.timeoutMillis);
+        if (signalFlush && !signalFlush.settled) return;
+        const flush = { done: bounded(life.flush(), life.timeoutMillis), settled: false, deadline: Date.now() + life.timeoutMillis };
+        void flush.done.then(() => (flush.settled = true));
+        signalFlush = flush;
         return;
       }
       if (shutdownStarted) return reraise(signal, onSignal); // a second signal: stop waiting
@@ -41,8 +50,8 @@ export function installLifecycle(sdk: Lifecycle): void {
   }
 
   // The event loop ran dry: the app is ending on its own. Stopping the SDK adds work (the last export),
-  // after which beforeExit fires again and the process exits with the app's own code; if the collector
-  // holds that work open past the bound, exit anyway, as the app would have by now.
+  // after which beforeExit fires again and the process exits with the app's own code; if the flush has not
+  // finished by the bound (a hung collector), exit anyway, with that code, as the app would have by now.
   process.on('beforeExit', () => {
     if (shutdownStarted) return;
     void shutdownOnce().then(() => {
@@ -92,11 +101,12 @@ function reraise(signal: NodeJS.Signals, listener: () => void): void {
   process.kill(process.pid, signal);
 }
 
-function bounded(work: Promise<void>, timeoutMillis: number): Promise<void> {
+/** `work`, or nothing once `timeoutMillis` have passed; with holdLoop the wait keeps the process alive. */
+function bounded(work: Promise<void>, timeoutMillis: number, { holdLoop = false } = {}): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, timeoutMillis);
-    timer.unref();
+    if (!holdLoop) timer.unref();
   });
   return Promise.race([work.catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
 }

@@ -57,8 +57,10 @@ function prepare(original: Info, policy: RedactionPolicy): Info {
     if (key === 'level' || key === 'message') continue;
     const value = original[key];
     if (value instanceof Error) {
-      info[kError] ??= value;
-      info[key] = { type: value.name, message: value.message, stack: value.stack };
+      // Error messages quote the values that failed: the line and the record's exception.* get a redacted copy.
+      const error = policy.redactValue(value);
+      info[kError] ??= error;
+      info[key] = { type: error.name, message: error.message, stack: error.stack };
     } else if (policy.isSensitiveKey(key)) info[key] = '[REDACTED]';
     else if (typeof value === 'string') info[key] = policy.redactString(value);
     else if (value !== null && typeof value === 'object') info[key] = policy.redactValue(value);
@@ -68,7 +70,9 @@ function prepare(original: Info, policy: RedactionPolicy): Info {
     const requestId = currentRequestId();
     if (requestId !== undefined) info.request_id = requestId;
   }
+  // logger.info({ … }) without a message string makes the object the message.
   if (typeof info.message === 'string') info.message = policy.redactString(info.message);
+  else if (info.message !== null && typeof info.message === 'object') info.message = policy.redactValue(info.message);
   return info;
 }
 

@@ -6,7 +6,7 @@
 // whether the app requires or imports them.
 import { sep } from 'node:path';
 
-type Patch = (exports: unknown) => void;
+export type Patch = (exports: unknown) => void;
 
 interface Target {
   /** `/node_modules/koa/lib/application.js`: how an absolute path to the file ends. */

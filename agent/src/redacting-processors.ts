@@ -36,6 +36,9 @@ export class RedactingLogRecordProcessor implements LogRecordProcessor {
     if (typeof record.body === 'string') {
       const clean = this.policy.redactString(record.body);
       if (clean !== record.body) record.setBody(clean);
+    } else if (record.body !== null && typeof record.body === 'object') {
+      // A map or list body (a logger given an object for its message).
+      record.setBody(this.policy.redactValue(record.body));
     }
   }
 

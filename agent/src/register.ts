@@ -27,7 +27,7 @@ async function start(): Promise<void> {
   ]);
   const plan = planInstrumentations(config);
   await installEsmHook(plan.esmModules);
-  installRequestIds();
+  installRequestIds({ responseHeaders: config.responseHeaders });
 
   const [{ startSdk }, { installLifecycle }, { agentState }] = await Promise.all([
     import('./sdk.js'),

@@ -1,12 +1,19 @@
-// x-request-id for every incoming HTTP request: kept when the caller sent a sane one, made otherwise,
-// echoed on the response and readable (for spans and log lines) anywhere inside that request.
+// x-request-id for every incoming HTTP request: kept when the caller sent a sane one, made otherwise, and
+// readable (for spans and log lines) anywhere inside that request. Also the only headers the agent adds to a
+// response: the caller's own id echoed, and what LOOKOUT_RESPONSE_HEADERS asks for (an id on every
+// response, W3C traceresponse).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isSpanContextValid, type Span } from '@opentelemetry/api';
+import type { ResponseHeaderName } from './config.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
+/** W3C Trace Context Level 2: the trace id and the span id of the server span that answered. */
+export const TRACERESPONSE_HEADER = 'traceresponse';
 const kRequestId = Symbol.for('lookout.requestId');
+const kServerSpan = Symbol.for('lookout.requestServerSpan');
 /**
  * An incoming request id is kept only if it matches this (anything longer, or with other characters, is
  * replaced: it ends up in logs and indexes). The audit API accepts exactly these as an event's request_id.
@@ -43,6 +50,10 @@ export type ServerRequestHook = (request: IncomingMessage, response: ServerRespo
 
 interface Installed {
   hook: ServerRequestHook | undefined;
+  /** LOOKOUT_RESPONSE_HEADERS names x-request-id: every response gets one, made or not. */
+  alwaysRequestId: boolean;
+  /** LOOKOUT_RESPONSE_HEADERS names traceresponse. */
+  traceresponse: boolean;
 }
 const kInstalled = Symbol.for('lookout.requestIdsInstalled');
 
@@ -50,18 +61,29 @@ const kInstalled = Symbol.for('lookout.requestIdsInstalled');
  * Subscribes to Node's `http.server.request.start` channel, which fires for every server request
  * before the 'request' event (and so before the app sees it). This is the agent's one subscriber to that
  * channel: the server-span instrumentation registers a hook here instead of subscribing a second time.
+ * `responseHeaders` (the config's LOOKOUT_RESPONSE_HEADERS) applies from the next request on.
  */
-export function installRequestIds(): Installed {
+export function installRequestIds(options?: { responseHeaders: ReadonlySet<ResponseHeaderName> }): Installed {
   const holder = globalThis as typeof globalThis & { [kInstalled]?: Installed };
-  if (holder[kInstalled]) return holder[kInstalled];
-  const installed: Installed = { hook: undefined };
-  holder[kInstalled] = installed;
+  const installed = (holder[kInstalled] ??= subscribeRequestStart({ hook: undefined, alwaysRequestId: false, traceresponse: false }));
+  if (options) {
+    installed.alwaysRequestId = options.responseHeaders.has(REQUEST_ID_HEADER);
+    installed.traceresponse = options.responseHeaders.has(TRACERESPONSE_HEADER);
+  }
+  return installed;
+}
+
+function subscribeRequestStart(installed: Installed): Installed {
   subscribe('http.server.request.start', (message) => {
     const { request, response } = message as { request: IncomingMessage; response: ServerResponse };
     const incoming = request.headers[REQUEST_ID_HEADER];
-    const requestId = typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
+    const kept = typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming);
+    const requestId = kept ? incoming : randomUUID();
     (request as IncomingMessage & { [kRequestId]?: string })[kRequestId] = requestId;
-    echoOnResponse(response);
+    // An agent must not change what an app sends unless told to: by default the response is left alone
+    // unless the caller sent its own id, which goes back as it came.
+    const echo = kept || installed.alwaysRequestId;
+    if (echo || installed.traceresponse) addHeadersOnWriteHead(response, echo, installed.traceresponse);
     // enterWith, not run: the 'request' event is emitted right after this callback returns, in the same
     // synchronous turn, and everything the handler starts inherits this store.
     storage.enterWith({ requestId });
@@ -75,23 +97,53 @@ export function setServerRequestHook(hook: ServerRequestHook | undefined): void 
   installRequestIds().hook = hook;
 }
 
+/**
+ * Notes the server span that handles `request` (ours, or upstream's through its requestHook), whose ids a
+ * traceresponse header carries.
+ */
+export function setServerSpan(request: IncomingMessage, span: Span): void {
+  (request as IncomingMessage & { [kServerSpan]?: Span })[kServerSpan] = span;
+}
+
+/** `00-<trace id>-<server span id>-<flags>`, or undefined when no valid server span handled the request. */
+function traceresponseOf(request: IncomingMessage): string | undefined {
+  const spanContext = (request as IncomingMessage & { [kServerSpan]?: Span })[kServerSpan]?.spanContext();
+  if (spanContext === undefined || !isSpanContextValid(spanContext)) return undefined;
+  // The span's own flags (sampled or not), two hex digits as in traceparent.
+  return `00-${spanContext.traceId}-${spanContext.spanId}-${(0x100 | (spanContext.traceFlags & 0xff)).toString(16).slice(1)}`;
+}
+
 // getBuiltinModule, not `import 'node:http'`: the ESM facade of node:http reads every export, and one of
 // them loads Node's bundled undici (~12 ms of startup) before the app has asked for fetch.
 const prototypeWriteHead = process.getBuiltinModule('node:http').ServerResponse.prototype.writeHead;
 
-// Sets the id when the head is written, not at request start: frameworks (Koa's error handler among them)
-// clear all headers before an error response, and the id matters most on those. The wrapper finds the id
-// through response.req, so one function serves every response whose writeHead is Node's own.
-function echoingWriteHead(original: ServerResponse['writeHead']): ServerResponse['writeHead'] {
+// Sets the headers when the head is written, not at request start: frameworks (Koa's error handler among
+// them) clear all headers before an error response, and the ids matter most on those. A header the app set
+// itself is left as it is. The wrapper reads the request through response.req, so for each choice of
+// headers one function serves every response whose writeHead is Node's own.
+function headerWritingWriteHead(original: ServerResponse['writeHead'], requestId: boolean, traceresponse: boolean): ServerResponse['writeHead'] {
   return function (this: ServerResponse, ...args: unknown[]) {
-    const requestId = requestIdOf(this.req);
-    if (requestId !== undefined && !this.headersSent && !this.hasHeader(REQUEST_ID_HEADER)) this.setHeader(REQUEST_ID_HEADER, requestId);
+    if (!this.headersSent) {
+      if (requestId && !this.hasHeader(REQUEST_ID_HEADER)) {
+        const id = requestIdOf(this.req);
+        if (id !== undefined) this.setHeader(REQUEST_ID_HEADER, id);
+      }
+      if (traceresponse && !this.hasHeader(TRACERESPONSE_HEADER)) {
+        const value = traceresponseOf(this.req);
+        if (value !== undefined) this.setHeader(TRACERESPONSE_HEADER, value);
+      }
+    }
     return (original as (...a: unknown[]) => ServerResponse).apply(this, args);
   } as ServerResponse['writeHead'];
 }
-const sharedEchoingWriteHead = echoingWriteHead(prototypeWriteHead);
+const sharedWriteHeads = {
+  requestId: headerWritingWriteHead(prototypeWriteHead, true, false),
+  traceresponse: headerWritingWriteHead(prototypeWriteHead, false, true),
+  both: headerWritingWriteHead(prototypeWriteHead, true, true),
+};
 
-function echoOnResponse(response: ServerResponse): void {
+function addHeadersOnWriteHead(response: ServerResponse, requestId: boolean, traceresponse: boolean): void {
+  const shared = requestId ? (traceresponse ? sharedWriteHeads.both : sharedWriteHeads.requestId) : sharedWriteHeads.traceresponse;
   // Someone replaced writeHead on this response already: wrap theirs.
-  response.writeHead = response.writeHead === prototypeWriteHead ? sharedEchoingWriteHead : echoingWriteHead(response.writeHead);
+  response.writeHead = response.writeHead === prototypeWriteHead ? shared : headerWritingWriteHead(response.writeHead, requestId, traceresponse);
 }

@@ -1,39 +1,22 @@
-// Assembles the OpenTelemetry SDK from upstream parts: resource, providers, processors, exporters,
-// instrumentations and views. This is what NodeSDK.start() does, minus the ~240 ms of loading
-// exporters, propagators and detectors we never use (measured with sdk-node 0.301 on Node 24).
-import { context, diag, DiagConsoleLogger, DiagLogLevel, metrics, propagation, trace, logs, SeverityNumber, type Counter } from '@opentelemetry/api';
+// Starts the OpenTelemetry SDK through @opentelemetry/sdk-node's NodeSDK, given every part: resource,
+// sampler, propagator, context manager, processors and metric readers, so none of its OTEL_* fallbacks runs
+// (build-preload.mjs leaves the exporters those would load out of the bundle), then the instrumentations.
+import { diag, DiagConsoleLogger, DiagLogLevel, metrics, trace, logs, SeverityNumber, type Counter, type LoggerProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
-import {
-  detectResources,
-  envDetector,
-  hostDetector,
-  osDetector,
-  processDetector,
-  resourceFromAttributes,
-  serviceInstanceIdDetector,
-  type Resource,
-} from '@opentelemetry/resources';
-import { BatchLogRecordProcessor, LoggerProvider, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
-import { AggregationType, MeterProvider, PeriodicExportingMetricReader, type ViewOptions } from '@opentelemetry/sdk-metrics';
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
-  TracerProvider,
-  type Sampler,
-  type SpanProcessor,
-} from '@opentelemetry/sdk-trace';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
+import { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler, type Sampler } from '@opentelemetry/sdk-trace';
 import type { AgentConfig } from './config.js';
-import { createLogExporter, createMetricExporter, createSpanExporter, type ExportStats } from './exporters.js';
+import { logRecordProcessors, metricReaders, spanProcessors } from './exporter-choice.js';
+import type { ExportStats } from './exporters.js';
 import type { InstrumentationPlan } from './instrumentations.js';
 import { registerProcessMetrics } from './process-metrics.js';
+import { buildPropagator } from './propagators.js';
 import { RedactingLogRecordProcessor, RedactingSpanProcessor } from './redacting-processors.js';
-import { createRedactionPolicy } from './redact.js';
+import { installRedactionPolicy } from './redact.js';
 import { currentRequestId, requestIdOf } from './request-id.js';
+import { buildResource } from './resource.js';
 
 /** Latency buckets (seconds) fit for SLOs at 100 ms, 250 ms, 500 ms, 1 s, 2 s and 5 s. */
 export const HTTP_DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2, 2.5, 5, 7.5, 10];
@@ -45,61 +28,36 @@ export interface RunningSdk {
 }
 
 export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): Promise<RunningSdk> {
-  if (config.logLevel !== 'none') {
-    diag.setLogger(new DiagConsoleLogger(), { logLevel: DIAG_LEVELS[config.logLevel], suppressOverrideMessage: true });
-  }
-  const redaction = createRedactionPolicy(config.redactKeys);
-  const resource = await buildResource(config);
+  setDiagLogger(config.logLevel);
+  const redaction = installRedactionPolicy(config.redactKeys, config.redactClasses);
+  const resource = await buildResource(config, redaction);
   const stats = exportStats();
+  const [propagator, readers] = await Promise.all([buildPropagator(config.propagators), metricReaders(config, stats)]);
 
-  const meterProvider = new MeterProvider({
+  // Built here, not by NodeSDK (it would make one in start(), from these readers): the batch processors
+  // below count their queue-full drops (otel.sdk.processor.*.processed) into it from their constructors.
+  const meterProvider = new MeterProvider({ resource, views: histogramViews(), readers });
+  // Redaction runs first in each list, so what any exporter receives is already clean. With a signal's
+  // exporter set to none the provider still exists: spans carry context into logs and outgoing calls.
+  const spans = spanProcessors(config, stats, meterProvider);
+  const logRecords = logRecordProcessors(config, stats, meterProvider);
+  // NodeSDK's constructor sets a diagnostics logger of its own when OTEL_LOG_LEVEL is set (info for a value
+  // it does not know, with a warning that it replaced ours); ours, from the validated config, goes back after.
+  diag.disable();
+  const sdk = new NodeSDK({
     resource,
-    views: histogramViews(),
-    readers: config.signals.has('metrics')
-      ? [
-          new PeriodicExportingMetricReader({
-            exporter: createMetricExporter(stats),
-            exportIntervalMillis: config.metricExportIntervalMillis,
-            exportTimeoutMillis: Math.min(config.metricExportTimeoutMillis, config.metricExportIntervalMillis),
-          }),
-        ]
-      : [],
+    autoDetectResources: false, // detected above, with local detectors only
+    sampler: buildSampler(config),
+    textMapPropagator: propagator,
+    contextManager: new AsyncLocalStorageContextManager(),
+    spanProcessors: [new RedactingSpanProcessor(redaction), ...spans],
+    logRecordProcessors: [new RedactingLogRecordProcessor(redaction), ...logRecords],
+    metricReaders: [], // they are the meter provider's above
   });
-
-  const spanProcessors: SpanProcessor[] = [new RedactingSpanProcessor(redaction)];
-  if (config.signals.has('traces')) {
-    spanProcessors.push(
-      new BatchSpanProcessor({
-        exporter: createSpanExporter(config.spans.maxQueueSize, stats),
-        ...config.spans,
-        // Queue-full drops are counted by the SDK's own otel.sdk.processor.span.processed metric.
-        selfObsMeterProvider: meterProvider,
-      }),
-    );
-  }
-  const tracerProvider = new TracerProvider({ resource, sampler: buildSampler(config), spanProcessors });
-
-  const logProcessors: LogRecordProcessor[] = [new RedactingLogRecordProcessor(redaction)];
-  if (config.signals.has('logs')) {
-    logProcessors.push(
-      new BatchLogRecordProcessor({
-        exporter: createLogExporter(config.logs.maxQueueSize, stats),
-        ...config.logs,
-        selfObsMeterProvider: meterProvider,
-      }),
-    );
-  }
-  const loggerProvider = new LoggerProvider({ resource, processors: logProcessors });
-
-  const contextManager = new AsyncLocalStorageContextManager();
-  context.setGlobalContextManager(contextManager.enable());
-  propagation.setGlobalPropagator(
-    new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
-  );
-  trace.setGlobalTracerProvider(tracerProvider);
+  setDiagLogger(config.logLevel);
+  sdk.start();
   metrics.setGlobalMeterProvider(meterProvider);
-  logs.setGlobalLoggerProvider(loggerProvider);
-  await bridgeLegacyLogsApi(loggerProvider);
+  await bridgeLegacyLogsApi(logs.getLoggerProvider());
 
   const instrumentations = await plan.build({
     requestIdOf,
@@ -108,18 +66,19 @@ export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): 
       if (requestId !== undefined && record.request_id === undefined) record.request_id = requestId;
     },
   });
-  registerInstrumentations({ instrumentations, tracerProvider, meterProvider, loggerProvider });
+  // The tracer and logger providers are the global ones NodeSDK registered.
+  registerInstrumentations({ instrumentations, meterProvider });
   if (plan.names.includes('runtime-node')) registerProcessMetrics(meterProvider.getMeter('@lookout/agent'));
 
-  const fatalLogger = loggerProvider.getLogger('@lookout/agent');
+  const fatalLogger = logs.getLogger('@lookout/agent');
   return {
     async shutdown() {
-      // Traces and logs first: their exports may record into metrics, which then go out last.
-      await Promise.allSettled([tracerProvider.shutdown(), loggerProvider.shutdown()]);
+      // Traces and logs first (NodeSDK's providers): their exports may record into metrics, which then go out last.
+      await sdk.shutdown().catch(() => undefined);
       await meterProvider.shutdown().catch(() => undefined);
     },
     async flush() {
-      await Promise.allSettled([tracerProvider.forceFlush(), loggerProvider.forceFlush(), meterProvider.forceFlush()]);
+      await Promise.allSettled([...spans, ...logRecords].map((p) => p.forceFlush()).concat(meterProvider.forceFlush()));
     },
     recordFatal(error, origin) {
       const err = error instanceof Error ? error : new Error(String(error));
@@ -149,23 +108,6 @@ export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): 
       );
     },
   };
-}
-
-async function buildResource(config: AgentConfig): Promise<Resource> {
-  // Local detectors only: the cloud detectors probe metadata addresses off this machine at startup.
-  const detectors = [envDetector, hostDetector, osDetector, processDetector, serviceInstanceIdDetector];
-  const { containerDetector } = await import('@opentelemetry/resource-detector-container');
-  detectors.push(containerDetector);
-  const ours = resourceFromAttributes({
-    'service.name': config.serviceName,
-    ...(config.serviceVersion ? { 'service.version': config.serviceVersion } : {}),
-    ...(config.deploymentEnvironment ? { 'deployment.environment.name': config.deploymentEnvironment } : {}),
-    'telemetry.distro.name': '@lookout/agent',
-    'telemetry.distro.version': AGENT_VERSION,
-  });
-  const detected = detectResources({ detectors });
-  // Explicit configuration wins over detection; OTEL_RESOURCE_ATTRIBUTES is folded into `ours` above.
-  return detected.merge(ours);
 }
 
 function buildSampler(config: AgentConfig): Sampler {
@@ -228,7 +170,10 @@ function exportStats(): ExportStats {
   };
 }
 
-const AGENT_VERSION = '0.1.0';
+function setDiagLogger(level: AgentConfig['logLevel']): void {
+  if (level === 'none') diag.disable();
+  else diag.setLogger(new DiagConsoleLogger(), { logLevel: DIAG_LEVELS[level], suppressOverrideMessage: true });
+}
 
 const DIAG_LEVELS: Record<Exclude<AgentConfig['logLevel'], 'none'>, DiagLogLevel> = {
   error: DiagLogLevel.ERROR,

@@ -95,4 +95,60 @@ describe('agent configuration', () => {
     assert.match(warned, /LOOKOUT_UPSTREAM_INSTRUMENTATIONS names "express".*http, undici, pg, knex, winston/);
     assert.deepEqual([...loadConfig({}, APP).upstreamInstrumentations], []);
   });
+
+  it('exports every signal over OTLP/gRPC, propagates W3C trace context and baggage, and serves Prometheus on localhost:9464 by default', () => {
+    const config = loadConfig({}, APP);
+    assert.deepEqual(config.exporters, { traces: ['otlp'], metrics: ['otlp'], logs: ['otlp'] });
+    assert.deepEqual(config.protocols, { traces: 'grpc', metrics: 'grpc', logs: 'grpc' });
+    assert.deepEqual(config.propagators, ['tracecontext', 'baggage']);
+    assert.deepEqual(config.prometheus, { host: 'localhost', port: 9464 });
+  });
+
+  it('takes a per-signal OTLP protocol over the shared one', () => {
+    const config = loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'HTTP/JSON', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/protobuf' }, APP);
+    assert.deepEqual(config.protocols, { traces: 'http/json', metrics: 'http/json', logs: 'http/protobuf' });
+  });
+
+  it('reads exporter lists: several at once, prometheus for metrics, none to switch a signal off', () => {
+    const config = loadConfig({ OTEL_TRACES_EXPORTER: 'otlp, Console', OTEL_METRICS_EXPORTER: 'prometheus', OTEL_LOGS_EXPORTER: 'console,none' }, APP);
+    assert.deepEqual(config.exporters, { traces: ['otlp', 'console'], metrics: ['prometheus'], logs: [] });
+    assert.deepEqual([...config.signals], ['traces', 'metrics']);
+  });
+
+  it('reads OTEL_PROPAGATORS in order, and none as no propagator', () => {
+    assert.deepEqual(loadConfig({ OTEL_PROPAGATORS: 'b3multi,tracecontext' }, APP).propagators, ['b3multi', 'tracecontext']);
+    assert.deepEqual(loadConfig({ OTEL_PROPAGATORS: 'B3' }, APP).propagators, ['b3']);
+    assert.deepEqual(loadConfig({ OTEL_PROPAGATORS: 'none' }, APP).propagators, []);
+  });
+
+  it('warns once per bad exporter, protocol, propagator or port, and falls back', () => {
+    let config!: ReturnType<typeof loadConfig>;
+    const stderr = captureStderr(() => {
+      config = loadConfig(
+        {
+          OTEL_TRACES_EXPORTER: 'jaeger',
+          OTEL_LOGS_EXPORTER: 'prometheus,console',
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'h2',
+          OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http',
+          OTEL_PROPAGATORS: 'xray,b3',
+          OTEL_EXPORTER_PROMETHEUS_PORT: '99999',
+        },
+        APP,
+      );
+    });
+    assert.deepEqual(config.exporters.traces, ['otlp']);
+    assert.deepEqual(config.exporters.logs, ['console'], 'prometheus serves metrics only');
+    assert.deepEqual(config.protocols, { traces: 'grpc', metrics: 'grpc', logs: 'grpc' });
+    assert.deepEqual(config.propagators, ['b3']);
+    assert.equal(config.prometheus.port, 9464);
+    const lines = stderr.trim().split('\n');
+    assert.deepEqual(lines, [
+      '[lookout] warning: OTEL_TRACES_EXPORTER="jaeger" names "jaeger", not one of otlp, console, none; otlp is used',
+      '[lookout] warning: OTEL_LOGS_EXPORTER="prometheus,console" names "prometheus", not one of otlp, console, none; console is used',
+      '[lookout] warning: OTEL_EXPORTER_OTLP_PROTOCOL="h2" is not one of grpc, http/protobuf, http/json; the default grpc is used',
+      '[lookout] warning: OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="http" is not one of grpc, http/protobuf, http/json; the default grpc is used',
+      '[lookout] warning: OTEL_PROPAGATORS="xray,b3" names "xray", not one of tracecontext, baggage, b3, b3multi, none; b3 is used',
+      '[lookout] warning: OTEL_EXPORTER_PROMETHEUS_PORT="99999" is not a port number (1–65535); the default 9464 is used',
+    ]);
+  });
 });

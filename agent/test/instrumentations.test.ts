@@ -3,13 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
 import { planInstrumentations } from '../src/instrumentations.js';
 
-// The ESM fixture's directory: its node_modules (the repository's) has koa, pg, knex and winston.
+// The ESM fixture's directory: its node_modules (the repository's) has koa, express, fastify, @nestjs/core, pg, knex, winston and pino.
 const APP = fileURLToPath(new URL('./fixtures/apps/esm-app.mjs', import.meta.url));
 
 describe('instrumentation plan', () => {
   it('needs no ESM loader hook for our own instrumentations', () => {
     const plan = planInstrumentations(loadConfig({}, APP));
-    assert.deepEqual(plan.names, ['http', 'undici', 'koa', 'pg', 'knex', 'winston', 'runtime-node']);
+    assert.deepEqual(plan.names, ['http', 'undici', 'koa', 'express', 'fastify', 'nestjs', 'pg', 'knex', 'winston', 'pino', 'runtime-node']);
     assert.deepEqual(plan.esmModules, []);
   });
 

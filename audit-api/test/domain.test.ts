@@ -303,6 +303,22 @@ describe('domain', () => {
       assert.equal(parsed.actor.display, 'Bearer [REDACTED]');
     });
 
+    it('keeps an e-mail actor id and a phone object id (the trail must say who) while metadata loses them', () => {
+      const parsed = parseEvent(
+        event({
+          action: 'workflow.run.failed',
+          status: 'failure',
+          actor: { type: 'user', id: 'jane.doe@example.com', display: 'Jane <jane.doe@example.com>' },
+          object: { type: 'run', id: '+44 20 7946 0958' },
+          metadata: { workflow_id: 'w1', run_id: 'r1', error_code: 'notified jane.doe@example.com' },
+        }),
+      );
+      assert.equal(parsed.actor.id, 'jane.doe@example.com');
+      assert.equal(parsed.actor.display, 'Jane <jane.doe@example.com>');
+      assert.equal(parsed.object?.id, '+44 20 7946 0958');
+      assert.equal(parsed.metadata.error_code, 'notified [REDACTED]');
+    });
+
     it('neutralises CR and LF in values and keys, one space each', () => {
       const parsed = parseEvent(
         event({

@@ -72,6 +72,8 @@ describe('the example services with the agent, the audit API and an OTLP receive
       assert.ok(span.parentSpanId === callerSpanId || ids.has(span.parentSpanId), `${span.resource['service.name']} "${span.name}" hangs off the tree (parent ${span.parentSpanId})`);
     }
     assert.equal(spans.find(hops.gatewayServer)!.parentSpanId, callerSpanId);
+    // LOOKOUT_RESPONSE_HEADERS=traceresponse: the caller learns which span of its trace answered.
+    assert.equal(res.headers.get('traceresponse'), `00-${traceId}-${spans.find(hops.gatewayServer)!.spanId}-01`);
     assert.equal(spans.find(hops.workerProcess)!.attributes['messaging.message.id'], runId);
 
     // Logs: every line any service wrote about this run carries the trace id and the caller's request id.

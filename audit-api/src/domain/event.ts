@@ -3,7 +3,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import formats from 'ajv-formats';
 import { REQUEST_ID_PATTERN } from '@lookout/agent';
 import { ApiError } from './errors.js';
-import { scrubMetadata, scrubText } from './scrub.js';
+import { scrubIdentity, scrubMetadata, scrubText } from './scrub.js';
 import { closedFields, explainSchemaError, TIMESTAMP_SCHEMA, validateMetadata } from './taxonomy.js';
 
 export const MAX_BATCH = 1000;
@@ -117,10 +117,10 @@ export function parseEvent(body: unknown, path = ''): ActivityEventInput {
     ...(input.occurred_at !== undefined && { occurred_at: input.occurred_at }),
     actor: {
       type: input.actor.type,
-      id: scrubText(input.actor.id),
-      ...(input.actor.display !== undefined && { display: scrubText(input.actor.display) }),
+      id: scrubIdentity(input.actor.id),
+      ...(input.actor.display !== undefined && { display: scrubIdentity(input.actor.display) }),
     },
-    ...(input.object !== undefined && { object: { type: scrubText(input.object.type), id: scrubText(input.object.id) } }),
+    ...(input.object !== undefined && { object: { type: scrubText(input.object.type), id: scrubIdentity(input.object.id) } }),
     // The patterns above admit no secret and no newline in these three.
     ...(input.request_id !== undefined && { request_id: input.request_id }),
     ...(input.trace_id !== undefined && { trace_id: input.trace_id }),

@@ -1,5 +1,5 @@
 // PII scrubbing of what an event stores, with the agent's one redaction policy (the same rules as logs and spans).
-import { redactionPolicy } from '@lookout/agent';
+import { createRedactionPolicy, redactionPolicy, type RedactionPolicy } from '@lookout/agent';
 
 // Each CR or LF becomes one space: stored text reaches log lines, CSV exports and terminals, where a
 // newline could forge a record.
@@ -15,6 +15,17 @@ export interface ScrubResult {
 export function scrubText(s: string): string {
   // Newlines first, so "Bearer\n<token>" is seen as the bearer token it is.
   return redactionPolicy().redactString(s.replace(CR_LF, ' '));
+}
+
+// Identity fields (who acted, on what) keep e-mail addresses and phone numbers: an audit trail that cannot
+// say who did something is worthless to compliance, and an actor id is often an e-mail address. Credentials
+// (tokens, card numbers, URL passwords, SSNs) are still replaced there.
+let identityPolicy: RedactionPolicy | undefined;
+
+/** scrubText for actor ids, display names and object ids: credentials out, identities kept. */
+export function scrubIdentity(s: string): string {
+  identityPolicy ??= createRedactionPolicy([], { emails: false, phones: false });
+  return identityPolicy.redactString(s.replace(CR_LF, ' '));
 }
 
 /**
