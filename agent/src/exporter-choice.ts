@@ -19,7 +19,7 @@ export function spanProcessors(config: AgentConfig, stats: ExportStats, selfObs:
     name === 'console'
       ? new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter(), selfObsMeterProvider: selfObs })
       : new BatchSpanProcessor({
-          exporter: createSpanExporter(config.protocols.traces, config.spans.maxQueueSize, stats),
+          exporter: createSpanExporter(config.protocols.traces, config.spans, stats),
           ...config.spans,
           selfObsMeterProvider: selfObs,
         }),
@@ -32,7 +32,7 @@ export function logRecordProcessors(config: AgentConfig, stats: ExportStats, sel
     name === 'console'
       ? new SimpleLogRecordProcessor({ exporter: new ConsoleLogRecordExporter(), selfObsMeterProvider: selfObs })
       : new BatchLogRecordProcessor({
-          exporter: createLogExporter(config.protocols.logs, config.logs.maxQueueSize, stats),
+          exporter: createLogExporter(config.protocols.logs, config.logs, stats),
           ...config.logs,
           selfObsMeterProvider: selfObs,
         }),

@@ -6,7 +6,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableLogRecord, LogRecordExporter } from '@opentelemetry/sdk-logs';
 import { AggregationTemporality, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
-import type { OtlpProtocol, Signal } from './config.js';
+import type { BatchConfig, OtlpProtocol, Signal } from './config.js';
 import { warnThrottled } from './warn.js';
 
 const RETRY_DELAY_MS = 5000;
@@ -45,6 +45,8 @@ export class ResilientExporter<T> implements ItemExporter<T> {
     private readonly signal: Signal,
     private readonly load: () => Promise<ItemExporter<T>>,
     private readonly retryLimit: number,
+    /** Items per send (OTEL_BSP/BLRP_MAX_EXPORT_BATCH_SIZE): a backlog goes out in batches the collector accepts (its gRPC limit is 4 MiB a message). */
+    private readonly batchLimit: number,
     private readonly stats: ExportStats,
   ) {}
 
@@ -77,8 +79,8 @@ export class ResilientExporter<T> implements ItemExporter<T> {
   /** Sends what is buffered while a send slot is free. */
   private pump(): void {
     while (this.inFlight.size < MAX_IN_FLIGHT && this.pending.length > 0) {
-      const batch = this.pending;
-      this.pending = [];
+      const batch = this.pending.length > this.batchLimit ? this.pending.splice(0, this.batchLimit) : this.pending;
+      if (batch === this.pending) this.pending = [];
       const sent: Promise<void> = this.send(batch).finally(() => {
         this.inFlight.delete(sent);
         // After a failure the retry timer resumes; otherwise send what arrived meanwhile.
@@ -224,12 +226,12 @@ async function released<T>(exporter: Promise<T>): Promise<T> {
   return releasingEventLoop(built);
 }
 
-export function createSpanExporter(protocol: OtlpProtocol, retryLimit: number, stats: ExportStats): SpanExporter {
-  return new ResilientExporter<ReadableSpan>('traces', () => released(SPAN_EXPORTERS[protocol]()), retryLimit, stats);
+export function createSpanExporter(protocol: OtlpProtocol, batching: BatchConfig, stats: ExportStats): SpanExporter {
+  return new ResilientExporter<ReadableSpan>('traces', () => released(SPAN_EXPORTERS[protocol]()), batching.maxQueueSize, batching.maxExportBatchSize, stats);
 }
 
-export function createLogExporter(protocol: OtlpProtocol, retryLimit: number, stats: ExportStats): LogRecordExporter {
-  return new ResilientExporter<ReadableLogRecord>('logs', () => released(LOG_EXPORTERS[protocol]()), retryLimit, stats);
+export function createLogExporter(protocol: OtlpProtocol, batching: BatchConfig, stats: ExportStats): LogRecordExporter {
+  return new ResilientExporter<ReadableLogRecord>('logs', () => released(LOG_EXPORTERS[protocol]()), batching.maxQueueSize, batching.maxExportBatchSize, stats);
 }
 
 export function createMetricExporter(protocol: OtlpProtocol, stats: ExportStats): PushMetricExporter {

@@ -34,7 +34,11 @@ export function http2GrpcTransport(parameters: GrpcParameters): Http2GrpcTranspo
   const credentials = parameters.credentials();
   const secure = credentials._isSecure();
   if (parameters.address.startsWith('unix:') || (secure && credentials.secureContext === undefined)) return undefined;
-  return new Http2GrpcTransport(parameters, secure ? { secureContext: credentials.secureContext, checkServerIdentity: credentials.verifyOptions?.checkServerIdentity } : undefined);
+  if (!secure) return new Http2GrpcTransport(parameters, undefined);
+  // The certificates from OTEL_EXPORTER_OTLP_CERTIFICATE/_CLIENT_* are in the secure context; Node checks the
+  // host name itself unless the credentials bring their own check.
+  const checkServerIdentity = credentials.verifyOptions?.checkServerIdentity;
+  return new Http2GrpcTransport(parameters, { secureContext: credentials.secureContext, ...(checkServerIdentity ? { checkServerIdentity } : {}) });
 }
 
 // gRPC status codes this transport reports (https://grpc.github.io/grpc/core/md_doc_statuscodes.html).

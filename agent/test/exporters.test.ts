@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,8 @@ import { OtlpReceiver, type ReceivedTelemetry, type SignalName } from './fixture
 import { AGENT_DIR, spawnApp, type RunningApp } from './fixtures/spawn-app.js';
 
 const SIGNALS: SignalName[] = ['traces', 'metrics', 'logs'];
+/** A self-signed certificate for localhost and 127.0.0.1, made for these tests (openssl req -x509 … -days 36500). */
+const TLS_DIR = join(AGENT_DIR, 'test/fixtures/tls');
 
 /** A port free right now, for servers that cannot be told to pick one (Prometheus, the agent's /metrics). */
 async function freePort(): Promise<number> {
@@ -120,6 +122,22 @@ describe('exporters chosen from the environment', function () {
       assert.deepEqual(clientSpans.map((s) => s.attributes['url.full']), [], 'the exports themselves are not traced');
     });
   }
+
+  it('delivers over OTLP/gRPC with TLS to an https endpoint, trusting OTEL_EXPORTER_OTLP_CERTIFICATE', async () => {
+    const tls = { key: readFileSync(join(TLS_DIR, 'localhost-key.pem')), cert: readFileSync(join(TLS_DIR, 'localhost-cert.pem')) };
+    const secure = new OtlpReceiver({ tls });
+    await secure.start();
+    try {
+      app = await spawnApp('esm-app.mjs', {
+        env: { OTEL_SERVICE_NAME: 'grpc-tls', OTEL_EXPORTER_OTLP_ENDPOINT: secure.endpoint, OTEL_EXPORTER_OTLP_CERTIFICATE: join(TLS_DIR, 'localhost-cert.pem') },
+      });
+      await hello(app, 'tls');
+      await helloArrived(secure, 'grpc-tls');
+      assert.doesNotMatch(app.stderr(), /cannot export/);
+    } finally {
+      await secure.stop();
+    }
+  });
 
   it('takes the protocol and endpoint per signal over the shared ones, using a per-signal HTTP endpoint as given', async () => {
     app = await spawnApp('esm-app.mjs', {
