@@ -12,6 +12,7 @@ import { subscribe } from 'node:diagnostics_channel';
 import type { ServerResponse } from 'node:http';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { activeServerRequest, recordIfAnswered5xx } from './server-request.js';
+import { AGENT_VERSION } from './version.js';
 
 type RouteHandler = (this: unknown, request: FastifyRequest, reply: FastifyReply) => unknown;
 interface RouteOptions {
@@ -35,7 +36,7 @@ export class FastifyRouteInstrumentation extends InstrumentationBase {
 
   constructor() {
     // Not enabled from the constructor: registerInstrumentations enables it once providers are set.
-    super('@lookout/agent/fastify', '0.1.0', { enabled: false });
+    super('@lookout/agent/fastify', AGENT_VERSION, { enabled: false });
   }
 
   protected init() {

@@ -18,6 +18,7 @@ import {
   setResponseStatus,
   type ClientSpanState,
 } from './client-span.js';
+import { AGENT_VERSION } from './version.js';
 
 const kState = Symbol('lookout.httpClientSpan');
 
@@ -43,7 +44,7 @@ export class HttpClientInstrumentation extends ClientInstrumentation {
   private readonly onClose: (this: TracedRequest) => void;
 
   constructor() {
-    super('@lookout/agent/http-client', '0.1.0');
+    super('@lookout/agent/http-client', AGENT_VERSION);
     const instrumentation = this;
     this.onClose = function (this: TracedRequest) {
       instrumentation.end(this);

@@ -18,6 +18,7 @@ import {
 import { RPCType, setRPCMetadata, type RPCMetadata } from '@opentelemetry/core';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { setServerRequestHook, setServerSpan } from './request-id.js';
+import { AGENT_VERSION } from './version.js';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
 const kServerSpan = Symbol('lookout.serverSpan');
@@ -43,7 +44,7 @@ export class HttpServerInstrumentation extends InstrumentationBase {
 
   constructor() {
     // Not enabled from the constructor: registerInstrumentations enables it once providers are set.
-    super('@lookout/agent/http-server', '0.1.0', { enabled: false });
+    super('@lookout/agent/http-server', AGENT_VERSION, { enabled: false });
   }
 
   protected init() {

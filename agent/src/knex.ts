@@ -28,6 +28,7 @@ import { recordDbError } from './db-errors.js';
 import { kCollectionHint, tracedByOurPg } from './knex-pg-handoff.js';
 import { onModuleLoad } from './module-hook.js';
 import { summarizeSql } from './sql-summary.js';
+import { AGENT_VERSION } from './version.js';
 
 export interface KnexInstrumentationConfig {
   /** True when our pg instrumentation makes the span for queries knex runs on pg. */
@@ -75,7 +76,7 @@ export class KnexInstrumentation extends InstrumentationBase {
 
   constructor(config: KnexInstrumentationConfig) {
     // Not enabled from the constructor: registerInstrumentations enables it once providers are set.
-    super('@lookout/agent/knex', '0.1.0', { enabled: false });
+    super('@lookout/agent/knex', AGENT_VERSION, { enabled: false });
     this.pgSpans = config.pgSpans;
   }
 

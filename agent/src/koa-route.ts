@@ -32,6 +32,11 @@ export class KoaRouteInstrumentation extends LoadPatchInstrumentation {
   }
 }
 
+/**
+ * Application#handleRequest is private to Koa (not in its documented API): it is where Koa runs the composed
+ * middleware for one request and catches what it throws, in Koa 2 and Koa 3 alike. test/routes.test.ts runs
+ * the same app on both, so a Koa release that renames it fails there rather than silently losing routes.
+ */
 function patchHandleRequest(Application: KoaApplication): void {
   const proto = Application.prototype;
   if (proto[kPatched]) return;

@@ -1,22 +1,21 @@
 // Process lifecycle: flush telemetry on SIGTERM/SIGINT, at natural exit and before a crash, then let the
 // process end exactly as it would have without the agent.
 import { inspect } from 'node:util';
+import { logs, SeverityNumber, trace } from '@opentelemetry/api';
+import type { RunningSdk } from './sdk.js';
 import { agentState } from './state.js';
 
-export interface Lifecycle {
-  /** Flushes and stops the SDK. */
-  shutdown(): Promise<void>;
-  /** Flushes without stopping (the app is still running). */
-  flush(): Promise<void>;
-  /** Records a fatal error (log record with stack and trace id). */
-  recordFatal(error: unknown, origin: string): void;
+export interface LifecycleOptions {
+  /** LOOKOUT_SHUTDOWN_TIMEOUT_MS: how long an exit waits for the flush. */
   timeoutMillis: number;
+  /** For the fatal line on stderr. */
+  serviceName: string;
 }
 
 const FATAL_FLUSH_LIMIT_MS = 2000;
 
-export function installLifecycle(sdk: Lifecycle): void {
-  const life = withRegisteredFlushers(sdk);
+export function installLifecycle(sdk: RunningSdk, { timeoutMillis, serviceName }: LifecycleOptions): void {
+  const life = { ...withRegisteredFlushers(sdk, timeoutMillis), timeoutMillis };
   let shutdownStarted: Promise<void> | undefined;
   let shutdownSettled = false;
   // A flush started when the app took a signal itself, and when its bound runs out.
@@ -61,7 +60,7 @@ export function installLifecycle(sdk: Lifecycle): void {
 
   process.on('uncaughtExceptionMonitor', (error, origin) => {
     try {
-      life.recordFatal(error, origin);
+      recordFatal(error, origin, serviceName);
     } catch {
       // never let telemetry turn one crash into two
     }
@@ -85,14 +84,42 @@ export function installLifecycle(sdk: Lifecycle): void {
 }
 
 /** The SDK's flush and shutdown, with the buffers registered in agentState().flushers flushed alongside. */
-function withRegisteredFlushers(sdk: Lifecycle): Lifecycle {
+function withRegisteredFlushers(sdk: RunningSdk, timeoutMillis: number): RunningSdk {
   const others = () =>
-    Array.from(agentState().flushers, (flush) => Promise.resolve().then(() => flush(sdk.timeoutMillis)).catch(() => undefined));
+    Array.from(agentState().flushers, (flush) => Promise.resolve().then(() => flush(timeoutMillis)).catch(() => undefined));
   return {
-    ...sdk,
     shutdown: () => Promise.allSettled([...others(), sdk.shutdown()]).then(() => undefined),
     flush: () => Promise.allSettled([...others(), sdk.flush()]).then(() => undefined),
   };
+}
+
+/** A fatal error on the active span, as a FATAL log record with its stack, and as a JSON line on stderr. */
+function recordFatal(error: unknown, origin: string, serviceName: string): void {
+  const err = error instanceof Error ? error : new Error(String(error));
+  const span = trace.getActiveSpan();
+  span?.recordException(err);
+  logs.getLogger('@lookout/agent').emit({
+    severityNumber: SeverityNumber.FATAL,
+    severityText: 'FATAL',
+    body: `${origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception'}: ${err.message}`,
+    attributes: {
+      'exception.type': err.name,
+      'exception.message': err.message,
+      'exception.stacktrace': err.stack ?? '',
+    },
+  });
+  const spanContext = span?.spanContext();
+  process.stderr.write(
+    `${JSON.stringify({
+      timestamp: new Date().toISOString(),
+      level: 'fatal',
+      message: `${origin}: ${err.message}`,
+      'service.name': serviceName,
+      ...(spanContext ? { trace_id: spanContext.traceId, span_id: spanContext.spanId } : {}),
+      'exception.type': err.name,
+      'exception.stacktrace': err.stack,
+    })}\n`,
+  );
 }
 
 function reraise(signal: NodeJS.Signals, listener: () => void): void {

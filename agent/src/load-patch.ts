@@ -3,6 +3,7 @@
 // or span and does nothing without one, so a stopped agent leaves nothing to remove).
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { onModuleLoad, type Patch } from './module-hook.js';
+import { AGENT_VERSION } from './version.js';
 
 export interface LoadPatch {
   /** The npm package, the file in it that holds what is patched, and whether `require(pkg)` returns that file. */
@@ -20,7 +21,7 @@ export class LoadPatchInstrumentation extends InstrumentationBase {
     private readonly patches: LoadPatch[],
   ) {
     // Not enabled from the constructor: registerInstrumentations enables it once providers are set.
-    super(`@lookout/agent/${name}`, '0.1.0', { enabled: false });
+    super(`@lookout/agent/${name}`, AGENT_VERSION, { enabled: false });
   }
 
   protected init() {

@@ -35,6 +35,7 @@ import { kPgTracing } from './knex-pg-handoff.js';
 import { onModuleLoad } from './module-hook.js';
 import { registerPoolMetrics, trackPool, type PgPool } from './pg-pool-metrics.js';
 import { startQuery, type PgClient, type QueryConfig } from './pg-query.js';
+import { AGENT_VERSION } from './version.js';
 
 // `any`: pg's own methods, called with whatever the app passed.
 type AnyFunction = (this: any, ...args: any[]) => any;
@@ -60,7 +61,7 @@ export class PgInstrumentation extends InstrumentationBase {
 
   constructor() {
     // Not enabled from the constructor: registerInstrumentations enables it once providers are set.
-    super('@lookout/agent/pg', '0.1.0', { enabled: false });
+    super('@lookout/agent/pg', AGENT_VERSION, { enabled: false });
   }
 
   protected override _updateMetricInstruments(): void {

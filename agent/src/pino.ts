@@ -11,6 +11,7 @@ import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { onModuleLoad } from './module-hook.js';
 import { redactionPolicy, REDACTED, type RedactionPolicy } from './redact.js';
 import { agentState } from './state.js';
+import { AGENT_VERSION } from './version.js';
 
 export interface PinoInstrumentationConfig {
   /** The id of the request being handled, if any (request-id.ts). */
@@ -67,7 +68,7 @@ export class PinoInstrumentation extends InstrumentationBase {
   private readonly policy: RedactionPolicy = redactionPolicy();
 
   constructor(private readonly hooks: PinoInstrumentationConfig) {
-    super('@lookout/agent/pino', '0.1.0', { enabled: false });
+    super('@lookout/agent/pino', AGENT_VERSION, { enabled: false });
   }
 
   protected init() {
@@ -209,7 +210,7 @@ export class PinoInstrumentation extends InstrumentationBase {
     }
     const exception = exceptionOf(err);
     if (exception === undefined && err !== undefined) attributes[errorKey] = err; // not an error: keep it as it is
-    this.otelLogger ??= logs.getLogger('@lookout/agent/pino', '0.1.0');
+    this.otelLogger ??= logs.getLogger('@lookout/agent/pino', AGENT_VERSION);
     this.otelLogger.emit({
       timestamp,
       severityNumber: severityOf(level),

@@ -36,5 +36,5 @@ async function start(): Promise<void> {
   ]);
   const sdk = await startSdk(config, plan);
   Object.assign(agentState(), { started: true, serviceName: config.serviceName, logsEnabled: config.signals.has('logs') });
-  installLifecycle({ ...sdk, timeoutMillis: config.shutdownTimeoutMillis });
+  installLifecycle(sdk, { timeoutMillis: config.shutdownTimeoutMillis, serviceName: config.serviceName });
 }

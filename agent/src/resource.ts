@@ -16,8 +16,8 @@ import {
 } from '@opentelemetry/resources';
 import type { AgentConfig } from './config.js';
 import { REDACTED, type RedactionPolicy } from './redact.js';
+import { AGENT_VERSION } from './version.js';
 
-const AGENT_VERSION = '0.1.0';
 // processDetector (@opentelemetry/resources 3.1) sets process.command_args: argv with Node's own flags, where
 // services are often handed their secrets (--db-password=…); process.command_line can come from
 // OTEL_RESOURCE_ATTRIBUTES. process.command (the script's path) and process.executable.* stay.

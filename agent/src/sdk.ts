@@ -1,7 +1,7 @@
 // Starts the OpenTelemetry SDK through @opentelemetry/sdk-node's NodeSDK, given every part: resource,
 // sampler, propagator, context manager, processors and metric readers, so none of its OTEL_* fallbacks runs
 // (build-preload.mjs leaves the exporters those would load out of the bundle), then the instrumentations.
-import { diag, DiagConsoleLogger, DiagLogLevel, metrics, trace, logs, SeverityNumber, type Counter, type LoggerProvider } from '@opentelemetry/api';
+import { diag, DiagConsoleLogger, DiagLogLevel, metrics, logs, type Counter, type LoggerProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { NodeSDK } from '@opentelemetry/sdk-node';
@@ -22,9 +22,10 @@ import { buildResource } from './resource.js';
 export const HTTP_DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2, 2.5, 5, 7.5, 10];
 
 export interface RunningSdk {
+  /** Flushes and stops the SDK. */
   shutdown(): Promise<void>;
+  /** Flushes without stopping (the app is still running). */
   flush(): Promise<void>;
-  recordFatal(error: unknown, origin: string): void;
 }
 
 export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): Promise<RunningSdk> {
@@ -70,7 +71,6 @@ export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): 
   registerInstrumentations({ instrumentations, meterProvider });
   if (plan.names.includes('runtime-node')) registerProcessMetrics(meterProvider.getMeter('@lookout/agent'));
 
-  const fatalLogger = logs.getLogger('@lookout/agent');
   return {
     async shutdown() {
       // Traces and logs first (NodeSDK's providers): their exports may record into metrics, which then go out last.
@@ -79,33 +79,6 @@ export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): 
     },
     async flush() {
       await Promise.allSettled([...spans, ...logRecords].map((p) => p.forceFlush()).concat(meterProvider.forceFlush()));
-    },
-    recordFatal(error, origin) {
-      const err = error instanceof Error ? error : new Error(String(error));
-      const span = trace.getActiveSpan();
-      span?.recordException(err);
-      fatalLogger.emit({
-        severityNumber: SeverityNumber.FATAL,
-        severityText: 'FATAL',
-        body: `${origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception'}: ${err.message}`,
-        attributes: {
-          'exception.type': err.name,
-          'exception.message': err.message,
-          'exception.stacktrace': err.stack ?? '',
-        },
-      });
-      const spanContext = span?.spanContext();
-      process.stderr.write(
-        `${JSON.stringify({
-          timestamp: new Date().toISOString(),
-          level: 'fatal',
-          message: `${origin}: ${err.message}`,
-          'service.name': config.serviceName,
-          ...(spanContext ? { trace_id: spanContext.traceId, span_id: spanContext.spanId } : {}),
-          'exception.type': err.name,
-          'exception.stacktrace': err.stack,
-        })}\n`,
-      );
     },
   };
 }

@@ -12,6 +12,7 @@ import {
   setResponseStatus,
   type ClientSpanState,
 } from './client-span.js';
+import { AGENT_VERSION } from './version.js';
 
 const kState = Symbol('lookout.undiciClientSpan');
 
@@ -52,7 +53,7 @@ const headerSetter: TextMapSetter<UndiciRequest> = {
 
 export class UndiciClientInstrumentation extends ClientInstrumentation {
   constructor() {
-    super('@lookout/agent/undici-client', '0.1.0');
+    super('@lookout/agent/undici-client', AGENT_VERSION);
   }
 
   protected channels() {

@@ -12,6 +12,7 @@ import { emitLogRecord } from '@opentelemetry/winston-transport/build/src/utils.
 import { onModuleLoad } from './module-hook.js';
 import { redactionPolicy } from './redact.js';
 import { agentState } from './state.js';
+import { AGENT_VERSION } from './version.js';
 
 /** Set on loggers from createLogger(): they correlate and emit their records themselves. */
 export const OWN_RECORDS = Symbol.for('lookout.logger.ownRecords');
@@ -49,7 +50,7 @@ export class WinstonInstrumentation extends InstrumentationBase {
   private readonly policy = redactionPolicy();
 
   constructor(private readonly hooks: WinstonInstrumentationConfig) {
-    super('@lookout/agent/winston', '0.1.0', { enabled: false });
+    super('@lookout/agent/winston', AGENT_VERSION, { enabled: false });
   }
 
   protected init() {
@@ -123,7 +124,7 @@ export class WinstonInstrumentation extends InstrumentationBase {
     try {
       // The redacting log processor still passes over this record (about 0.6 µs): the app's formats ran
       // after the copy was redacted, and may have added fields of their own (a user's e-mail from its context).
-      this.otelLogger ??= logs.getLogger('@lookout/agent/winston', '0.1.0');
+      this.otelLogger ??= logs.getLogger('@lookout/agent/winston', AGENT_VERSION);
       emitLogRecord(info, this.otelLogger as unknown as Parameters<typeof emitLogRecord>[1]);
     } catch {
       // A record that cannot be mapped is lost to OTLP; the line itself still goes to the app's transports.

@@ -24,8 +24,11 @@ describe('the agent under faults and at exit', function () {
       }
       assert.deepEqual(new Set(statuses), new Set([200]), 'every request succeeded while the collector was down');
 
-      // Let the exporters fail a few times, then bring the collector back on the same port.
-      await new Promise((r) => setTimeout(r, 2500));
+      // Wait until both exporters have failed (each warns once), then bring the collector back on the same port.
+      await receiver.waitFor('a failed export of traces and of logs', () => {
+        const stderr = app.stderr();
+        return stderr.includes('cannot export traces') && stderr.includes('cannot export logs');
+      });
       await receiver.start(port);
       await receiver.waitFor(
         'spans of requests served while the collector was down',
@@ -85,7 +88,7 @@ describe('the agent under faults and at exit', function () {
     }
   });
 
-  it('keeps serving when the endpoint is not even a collector (a refusing, non-gRPC port)', async () => {
+  it('keeps serving when the endpoint is not even a collector (a refusing, non-gRPC port), and has not exited 1.5 s later', async () => {
     const { createServer } = await import('node:http');
     const notGrpc = createServer((_req, res) => res.writeHead(404).end()).listen(0, '127.0.0.1');
     await new Promise((r) => notGrpc.once('listening', r));
@@ -95,6 +98,7 @@ describe('the agent under faults and at exit', function () {
     });
     try {
       for (let i = 0; i < 20; i++) assert.equal((await fetch(`${app.url}/hello/x${i}`)).status, 200);
+      // Checks that nothing happens (no crash), so there is no event to poll for: a fixed wait.
       await new Promise((r) => setTimeout(r, 1500));
       assert.equal(app.child.exitCode, null, 'still running');
     } finally {
@@ -179,7 +183,7 @@ describe('the agent under faults and at exit', function () {
     }
   });
 
-  it('serves every request when the collector answers slowly, and bounds the flush at SIGTERM', async () => {
+  it('serves every request when the collector answers slowly, has not exited 1 s later, and bounds the flush at SIGTERM', async () => {
     const receiver = new OtlpReceiver({ delayMs: 20_000 });
     await receiver.start();
     const app = await spawnApp('esm-app.mjs', {
@@ -187,7 +191,8 @@ describe('the agent under faults and at exit', function () {
     });
     try {
       for (let i = 0; i < 30; i++) assert.equal((await fetch(`${app.url}/hello/slow${i}`)).status, 200);
-      await new Promise((r) => setTimeout(r, 1000)); // exports are now in flight, waiting on the collector
+      // Checks that nothing happens while exports hang on the collector (no crash), so a fixed wait.
+      await new Promise((r) => setTimeout(r, 1000));
       assert.equal(app.child.exitCode, null, 'still running');
       const started = Date.now();
       assert.deepEqual(await app.stop('SIGTERM'), { code: null, signal: 'SIGTERM' });
@@ -200,7 +205,7 @@ describe('the agent under faults and at exit', function () {
     }
   });
 
-  it('loads nothing with OTEL_SDK_DISABLED=true', async () => {
+  it('loads nothing with OTEL_SDK_DISABLED=true, and no export reaches the collector within 500 ms of exit', async () => {
     const receiver = new OtlpReceiver();
     await receiver.start();
     const app = await spawnApp('esm-app.mjs', {
@@ -215,6 +220,7 @@ describe('the agent under faults and at exit', function () {
       const line = await app.waitForLine((l) => l.message === 'said hello');
       assert.equal(line.trace_id, undefined);
       await app.stop();
+      // Checks that nothing arrives, so there is no event to poll for: a fixed wait after the exit.
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(receiver.requests.traces + receiver.requests.metrics + receiver.requests.logs, 0);
     } finally {

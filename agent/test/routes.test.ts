@@ -14,6 +14,7 @@ describe('routes and answered exceptions from web frameworks', function () {
   const receiver = new OtlpReceiver();
   const apps = new Map<string, RunningApp>();
   let express4Dir: string;
+  let koa2Dir: string;
   let requests = 0;
 
   before(async () => {
@@ -23,6 +24,10 @@ describe('routes and answered exceptions from web frameworks', function () {
     express4Dir = mkdtempSync(join(tmpdir(), 'lookout-express4-'));
     mkdirSync(join(express4Dir, 'node_modules'));
     symlinkSync(dirname(createRequire(import.meta.url).resolve('express4/package.json')), join(express4Dir, 'node_modules', 'express'));
+    // The same for Koa 2, installed as `koa2`.
+    koa2Dir = mkdtempSync(join(tmpdir(), 'lookout-koa2-'));
+    mkdirSync(join(koa2Dir, 'node_modules'));
+    symlinkSync(dirname(createRequire(import.meta.url).resolve('koa2/package.json')), join(koa2Dir, 'node_modules', 'koa'));
     const started = await Promise.all(
       (
         [
@@ -31,6 +36,8 @@ describe('routes and answered exceptions from web frameworks', function () {
           ['fastify5', 'fastify-app.cjs', { FASTIFY: 'fastify' }],
           ['fastify4', 'fastify-app.cjs', { FASTIFY: 'fastify4' }],
           ['nest', 'nest-app.cjs', {}],
+          ['koa3', 'koa-app.cjs', {}],
+          ['koa2', 'koa-app.cjs', { KOA_FROM: join(koa2Dir, 'app.cjs') }],
           ['plain-http', 'cjs-app.cjs', {}],
         ] as const
       ).map(async ([service, file, env]) => {
@@ -45,6 +52,7 @@ describe('routes and answered exceptions from web frameworks', function () {
     await Promise.all([...apps.values()].map((app) => app.stop()));
     await receiver.stop();
     if (express4Dir) rmSync(express4Dir, { recursive: true, force: true });
+    if (koa2Dir) rmSync(koa2Dir, { recursive: true, force: true });
   });
 
   /** Sends GET `path` to the service's app and returns the status and the server span it produced. */
@@ -105,6 +113,32 @@ describe('routes and answered exceptions from web frameworks', function () {
   function assertNoRouteOn404s(points: ReceivedPoint[]): void {
     const notFound = points.filter((p) => p.attributes['http.response.status_code'] === 404);
     assert.deepEqual(notFound.map((p) => p.attributes['http.route']), notFound.map(() => undefined), 'no route on a 404 point');
+  }
+
+  for (const [service, label] of [
+    ['koa3', 'Koa 3'],
+    ['koa2', 'Koa 2'],
+  ] as const) {
+    describe(label, () => {
+      it('runs the Koa version it is named for', () => {
+        const listening = apps.get(service)!.lines.find((l): l is Record<string, unknown> => typeof l === 'object' && 'koa' in l);
+        assert.equal(String(listening?.koa).split('.')[0], label.slice(-1));
+      });
+
+      it('names the server span by the @koa/router route, prefixes included', async () => {
+        await assertRoute(service, '/users/42', '/users/:id');
+        await assertRoute(service, '/api/orders/o-9', '/api/orders/:order');
+      });
+
+      it("records the exception Koa answers with a 500, and not a ctx.throw(418)", async () => {
+        await assertRecorded(service, '/boom', '/boom', 'koa handler failed', /koa-app\.cjs/);
+        await assertNotRecorded(service, '/teapot', '/teapot', 418);
+      });
+
+      it("keeps Koa's 404 route-less", async () => {
+        await assertRouteless(service, '/nowhere', 404);
+      });
+    });
   }
 
   for (const [service, label] of [

@@ -12,7 +12,7 @@ export async function up(knex: Knex): Promise<void> {
       occurred_at   timestamptz not null,
       received_at   timestamptz not null default now(),
       -- Insertion order (SSE ids, Last-Event-ID replay) and the writing transaction (live fan-out reads
-      -- by transaction so that none committing late is skipped; see src/store/stream-hub.ts).
+      -- by transaction so that none committing late is skipped; see src/stream/hub.ts).
       seq           bigint      not null default nextval('activity_events_seq'),
       tx_id         xid8        not null default pg_current_xact_id(),
       action        text        not null,

@@ -13,14 +13,14 @@ import { healthRoutes } from './http/health-routes.js';
 import { rateLimit } from './http/rate-limit.js';
 import { readRoutes } from './http/read-routes.js';
 import { requestEvent } from './http/request-event.js';
-import { streamRoute } from './http/stream-route.js';
 import { writeRoutes } from './http/write-routes.js';
 import type { AuditMetrics } from './metrics.js';
 import type { SelfAudit } from './self-audit.js';
 import { CursorCodec } from './store/cursor.js';
 import type { EventStore } from './store/events.js';
-import type { Notifier } from './store/notifier.js';
-import type { StreamHub } from './store/stream-hub.js';
+import type { StreamHub } from './stream/hub.js';
+import type { Notifier } from './stream/notifier.js';
+import { streamRoute } from './stream/route.js';
 import { uuidv7 } from './domain/ids.js';
 
 export interface AppDeps {

@@ -1,8 +1,9 @@
 // The API's own audit events that must not slow the request that caused them (a rejected token is
 // recorded for every bad request, so a flood of them must not become a flood of synchronous inserts):
 // a bounded queue written in batches; when full or when the database is down, events are dropped and counted.
+import type { NewEvent } from './domain/activity-event.js';
 import type { AuditMetrics } from './metrics.js';
-import type { EventStore, NewEvent } from './store/events.js';
+import type { EventStore } from './store/events.js';
 
 export class SelfAudit {
   private queue: { tenantId: string; event: NewEvent }[] = [];

@@ -14,9 +14,10 @@ import { SelfAudit } from './self-audit.js';
 import { openDatabase } from './store/db.js';
 import { EventStore } from './store/events.js';
 import { migrateLatest } from './store/migrations.js';
-import { Notifier } from './store/notifier.js';
 import { Partitions } from './store/partitions.js';
-import { StreamHub } from './store/stream-hub.js';
+import { CommittedReader } from './stream/committed.js';
+import { StreamHub } from './stream/hub.js';
+import { Notifier } from './stream/notifier.js';
 
 /** How long requests in flight may take to finish at shutdown before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -42,7 +43,7 @@ export async function startService(config: AuditConfig, logger: Logger): Promise
   const partitions = new Partitions(database.knex);
   const store = new EventStore(database.knex, partitions);
   const report = (what: string) => (err: unknown) => logger.warn(`${what} failed`, { err: (err as Error).message });
-  const hub = new StreamHub(store, metrics, report('stream read'));
+  const hub = new StreamHub(new CommittedReader(database.knex), metrics, report('stream read'));
   const notifier = new Notifier(database.knex, database.embedded ? undefined : database.url, () => hub.wake());
   const selfAudit = new SelfAudit(store, metrics, report('self-audit write'));
 

@@ -130,6 +130,8 @@ describe('audit API over HTTP (real PostgreSQL)', function () {
       ['a batch over 1000 events', () => call(svc.url, 'POST', '/api/v1/activity/batch', { token: writerA, body: { events: Array.from({ length: 1001 }, () => event()) } }), 413, 'batch_too_large', 'events'],
       ['a bad event inside a batch', () => call(svc.url, 'POST', '/api/v1/activity/batch', { token: writerA, body: { events: [event(), event(), event({ status: 'nope' })] } }), 400, 'invalid_field', 'events[2].status'],
       ['a body over the size limit', () => call(svc.url, 'POST', '/api/v1/activity', { token: writerA, body: event({ metadata: { method: 'x'.repeat(70_000) } }) }), 413, 'payload_too_large', 'body'],
+      ['a method the path does not take', () => call(svc.url, 'DELETE', '/api/v1/activity', { token: writerA }), 405, 'method_not_allowed', undefined],
+      ['a path no route answers', () => call(svc.url, 'GET', '/api/v1/nowhere', { token: writerA }), 404, 'not_found', undefined],
       ['an occurred_at older than retention', () => call(svc.url, 'POST', '/api/v1/activity', { token: writerA, body: event({ occurred_at: '2001-01-01T00:00:00Z' }) }), 400, 'invalid_field', 'occurred_at'],
     ];
     for (const [name, send, status, code, field] of cases) {

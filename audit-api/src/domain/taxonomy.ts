@@ -12,6 +12,15 @@ export interface ActionSpec {
 /** RFC 3339 with an explicit offset; ajv-formats alone also takes a space separator and "+0000". */
 const RFC3339_PATTERN = '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?([Zz]|[+-]\\d{2}:\\d{2})$';
 
+/**
+ * Why a token was refused: the auth middleware's reasons and the enum of auth.token.rejected's metadata,
+ * one list so the recorded reason can never be one the schema refuses.
+ */
+export const TOKEN_REJECTION_REASONS = [
+  'missing', 'malformed', 'bad_signature', 'expired', 'not_yet_valid', 'wrong_issuer',
+  'wrong_audience', 'wrong_algorithm', 'missing_claim', 'jwks_unavailable', 'other',
+] as const;
+
 // Schema fragments. Every metadata object is closed (additionalProperties: false): the schema is the
 // allow-list of what may be stored, so an unexpected field, a secret most of all, is refused, not kept.
 const text = (maxLength: number) => ({ type: 'string', maxLength });
@@ -61,10 +70,7 @@ const DEFINITIONS = {
     description: 'A request carried a token that was refused (recorded by the service that refused it).',
     metadata: object(
       {
-        reason: oneOf(
-          'missing', 'malformed', 'bad_signature', 'expired', 'not_yet_valid', 'wrong_issuer',
-          'wrong_audience', 'wrong_algorithm', 'missing_claim', 'jwks_unavailable', 'other',
-        ),
+        reason: oneOf(...TOKEN_REJECTION_REASONS),
         path: text(1024),
         method: text(32),
         claimed_tenant_id: text(256),

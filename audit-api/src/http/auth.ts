@@ -5,6 +5,7 @@ import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyG
 import type { Context, Middleware } from 'koa';
 import type { AuthConfig } from '../config.js';
 import { ApiError } from '../domain/errors.js';
+import type { TOKEN_REJECTION_REASONS } from '../domain/taxonomy.js';
 
 export interface Principal {
   sub: string;
@@ -12,18 +13,7 @@ export interface Principal {
   scopes: Set<string>;
 }
 
-export type RejectionReason =
-  | 'missing'
-  | 'malformed'
-  | 'bad_signature'
-  | 'expired'
-  | 'not_yet_valid'
-  | 'wrong_issuer'
-  | 'wrong_audience'
-  | 'wrong_algorithm'
-  | 'missing_claim'
-  | 'jwks_unavailable'
-  | 'other';
+export type RejectionReason = (typeof TOKEN_REJECTION_REASONS)[number];
 
 export class TokenRejected extends Error {
   constructor(

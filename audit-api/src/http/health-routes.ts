@@ -2,7 +2,7 @@
 // /health/dependencies (each dependency with status and latency; 503 when any is degraded).
 import Router from '@koa/router';
 import type { Knex } from 'knex';
-import type { Notifier } from '../store/notifier.js';
+import type { Notifier } from '../stream/notifier.js';
 
 export interface HealthDeps {
   db: Knex;

@@ -3,13 +3,15 @@
 import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
+import type { ActivityEvent, NewEvent } from '../domain/activity-event.js';
 import { ApiError } from '../domain/errors.js';
 import { describeFilters, parseFilters, parseLimit, single, type ActivityFilters } from '../domain/filters.js';
 import { uuidv7 } from '../domain/ids.js';
 import type { CursorCodec } from '../store/cursor.js';
-import { publicEvent, type ActivityEvent, type EventStore, type NewEvent } from '../store/events.js';
-import type { Notifier } from '../store/notifier.js';
+import type { EventStore } from '../store/events.js';
+import type { Notifier } from '../stream/notifier.js';
 import type { Principal } from './auth.js';
+import { publicEvent } from './public-event.js';
 import { requestEvent, type RequestEventOptions } from './request-event.js';
 
 export interface ReadDeps {

@@ -8,7 +8,7 @@ import type { ActivityEventInput } from '../domain/event.js';
 import { uuidv7 } from '../domain/ids.js';
 import { hashIp } from '../domain/ip.js';
 import { scrubText } from '../domain/scrub.js';
-import type { NewEvent } from '../store/events.js';
+import type { NewEvent } from '../domain/activity-event.js';
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 const MAX_USER_AGENT = 1024;

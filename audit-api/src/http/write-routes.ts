@@ -5,12 +5,14 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { Logger } from 'winston';
+import type { NewEvent } from '../domain/activity-event.js';
 import { ApiError } from '../domain/errors.js';
 import { parseBatch, parseEvent } from '../domain/event.js';
 import type { AuditMetrics } from '../metrics.js';
-import { publicEvent, type EventStore, type NewEvent } from '../store/events.js';
-import type { Notifier } from '../store/notifier.js';
+import type { EventStore } from '../store/events.js';
+import type { Notifier } from '../stream/notifier.js';
 import { toApiError } from './errors.js';
+import { publicEvent } from './public-event.js';
 import type { Principal } from './auth.js';
 import { requestEvent, type RequestEventOptions } from './request-event.js';
 

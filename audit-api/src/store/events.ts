@@ -1,55 +1,12 @@
-// The activity_events repository: idempotent batch insert, keyset pages, replay by insertion order, and
-// the live read of newly committed transactions that the stream hub fans out.
+// The activity_events repository: idempotent batch insert, keyset pages and replay by insertion order.
 import type { Knex } from 'knex';
+import type { NewEvent, StoredEvent } from '../domain/activity-event.js';
 import type { ActivityFilters } from '../domain/filters.js';
 import type { CursorPosition } from './cursor.js';
 import type { Partitions } from './partitions.js';
 
-/** An event as the API returns it. */
-export interface ActivityEvent {
-  id: string;
-  tenant_id: string;
-  occurred_at: string;
-  received_at: string;
-  action: string;
-  status: 'success' | 'failure';
-  actor: { type: string; id: string; display: string | null };
-  object: { type: string; id: string } | null;
-  request_id: string | null;
-  trace_id: string | null;
-  span_id: string | null;
-  ip_hash: string | null;
-  user_agent: string | null;
-  metadata: Record<string, unknown>;
-}
-
-/** Stored events also carry their insertion sequence (the SSE id). */
-export interface StoredEvent extends ActivityEvent {
-  seq: string;
-}
-
-/** An event ready to store: validated, scrubbed, with tenant and request context filled in. */
-export interface NewEvent {
-  id: string;
-  occurred_at: Date;
-  action: string;
-  status: 'success' | 'failure';
-  actor: { type: string; id: string; display?: string | undefined };
-  object?: { type: string; id: string } | undefined;
-  request_id?: string | undefined;
-  trace_id?: string | undefined;
-  span_id?: string | undefined;
-  ip_hash?: string | undefined;
-  user_agent?: string | undefined;
-  metadata: Record<string, unknown>;
-  /**
-   * The client chose the id but not occurred_at (the server defaulted it to now): a retry of it carries
-   * another occurred_at, so only a lookup by id across every partition finds the first copy.
-   */
-  idWithoutTime?: boolean;
-}
-
-interface Row {
+/** A row as COLUMNS selects it. */
+export interface EventRow {
   id: string;
   tenant_id: string;
   occurred_at: string;
@@ -73,7 +30,7 @@ interface Row {
 // Timestamps as text to the microsecond: a JavaScript Date would drop the last three digits, and the
 // keyset cursor must compare exactly what is stored.
 const UTC_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
-const COLUMNS = `id, tenant_id,
+export const COLUMNS = `id, tenant_id,
   to_char(occurred_at at time zone 'UTC', ${UTC_US}) as occurred_at,
   to_char(received_at at time zone 'UTC', ${UTC_US}) as received_at,
   seq, action, status, actor_type, actor_id, actor_display, object_type, object_id,
@@ -115,9 +72,6 @@ interface InsertedRow {
   received_at: string;
 }
 
-/** How far back the live read looks (by received_at); older events reach a stream only by replay. */
-export const LIVE_WINDOW_MS = 120_000;
-
 export class EventStore {
   constructor(
     private readonly db: Knex,
@@ -137,7 +91,7 @@ export class EventStore {
     // lookup probes every partition, so skipping it where it cannot matter halves the cost of a batch.
     const lookup = events.filter((e) => e.idWithoutTime).map((e) => e.id);
     const stored = await this.db.transaction(async (trx) => {
-      const existing = lookup.length === 0 ? [] : (await trx.raw<{ rows: Row[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, lookup])).rows;
+      const existing = lookup.length === 0 ? [] : (await trx.raw<{ rows: EventRow[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, lookup])).rows;
       const byId = new Map(existing.map((row) => [row.id, toEvent(row)]));
       const fresh = events.filter((e) => !byId.has(e.id));
       const inserted = new Set<string>();
@@ -153,7 +107,7 @@ export class EventStore {
         // carrying the same ids: read what is stored.
         const missing = fresh.filter((e) => !byId.has(e.id)).map((e) => e.id);
         if (missing.length > 0) {
-          const raced = await trx.raw<{ rows: Row[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, missing]);
+          const raced = await trx.raw<{ rows: EventRow[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, missing]);
           for (const row of raced.rows) byId.set(row.id, toEvent(row));
         }
       }
@@ -175,7 +129,7 @@ export class EventStore {
       .limit(limit + 1);
     applyFilters(query, filters);
     if (after) query.whereRaw('(activity_events.occurred_at, id) < (?::timestamptz, ?::uuid)', [after.occurredAt, after.id]);
-    const rows = (await query) as Row[];
+    const rows = (await query) as EventRow[];
     const more = rows.length > limit;
     const events = rows.slice(0, limit).map(toEvent);
     const last = events.at(-1);
@@ -192,36 +146,7 @@ export class EventStore {
       .orderBy('seq')
       .limit(limit);
     applyFilters(query, filters);
-    return ((await query) as Row[]).map(toEvent);
-  }
-
-  /**
-   * Everything written by transactions with id ≥ `fromTx`, every tenant, with the snapshot's xmin taken
-   * before the read: every transaction below it had finished by then, so all of its rows are in the result.
-   */
-  async committedSince(fromTx: string): Promise<{ xmin: string; rows: (StoredEvent & { tx_id: string })[] }> {
-    return this.db.transaction(
-      async (trx) => {
-        const snapshot = await trx.raw<{ rows: { xmin: string }[] }>(`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`);
-        const result = await trx.raw<{ rows: (Row & { tx_id: string })[] }>(
-          // The received_at bound keeps a long-open transaction elsewhere in the cluster (which holds xmin
-          // back) from making every poll re-read everything since; our own writers finish well within it
-          // (statement and idle-in-transaction timeouts of 15 s).
-          `select ${COLUMNS}, tx_id::text as tx_id from activity_events
-            where tx_id >= ?::xid8 and received_at > now() - ?::interval order by tx_id, seq`,
-          [fromTx, `${LIVE_WINDOW_MS} milliseconds`],
-        );
-        return { xmin: snapshot.rows[0]!.xmin, rows: result.rows.map((row) => ({ ...toEvent(row), tx_id: row.tx_id })) };
-      },
-      // READ COMMITTED: the second statement sees everything committed after the xmin was read.
-      { isolationLevel: 'read committed' },
-    );
-  }
-
-  /** The current snapshot's xmin: where a new stream hub starts reading. */
-  async currentXmin(): Promise<string> {
-    const { rows } = await this.db.raw<{ rows: { xmin: string }[] }>(`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`);
-    return rows[0]!.xmin;
+    return ((await query) as EventRow[]).map(toEvent);
   }
 }
 
@@ -286,7 +211,7 @@ function freshEvent(tenantId: string, e: NewEvent, row: InsertedRow): StoredEven
   };
 }
 
-function toEvent(row: Row): StoredEvent {
+export function toEvent(row: EventRow): StoredEvent {
   return {
     id: row.id,
     tenant_id: row.tenant_id,
@@ -304,10 +229,4 @@ function toEvent(row: Row): StoredEvent {
     user_agent: row.user_agent,
     metadata: row.metadata,
   };
-}
-
-/** The API form: without the internal sequence. */
-export function publicEvent(event: StoredEvent): ActivityEvent {
-  const { seq: _seq, ...rest } = event;
-  return rest;
 }

@@ -5,12 +5,15 @@
 import type { ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
+import type { StoredEvent } from '../domain/activity-event.js';
 import { ApiError } from '../domain/errors.js';
 import { parseFilters } from '../domain/filters.js';
+import type { Principal } from '../http/auth.js';
 import type { AuditMetrics } from '../metrics.js';
-import { LIVE_WINDOW_MS, publicEvent, type EventStore, type StoredEvent } from '../store/events.js';
-import type { StreamHub } from '../store/stream-hub.js';
-import type { Principal } from './auth.js';
+import type { EventStore } from '../store/events.js';
+import { LIVE_WINDOW_MS } from './committed.js';
+import type { StreamHub } from './hub.js';
+import { SseConnection } from './sse-connection.js';
 
 export interface StreamDeps {
   store: EventStore;
@@ -105,51 +108,4 @@ export function streamRoute(deps: StreamDeps, requireRead: Middleware): Router {
     for (const event of waiting) live(event);
   });
   return router;
-}
-
-/** One SSE response with a bounded send queue. */
-class SseConnection {
-  private queue: string[] = [];
-  private waiting = false;
-  closed = false;
-
-  constructor(
-    private readonly res: ServerResponse,
-    private readonly maxQueued: number,
-    private readonly onSlow: () => void,
-  ) {
-    res.once('close', () => (this.closed = true));
-    res.on('drain', () => this.drain());
-  }
-
-  send(event: StoredEvent): void {
-    this.write(`id: ${event.seq}\nevent: activity\ndata: ${JSON.stringify(publicEvent(event))}\n\n`);
-  }
-
-  comment(text: string): void {
-    // Only when idle: a heartbeat queued behind events says nothing.
-    if (!this.waiting) this.write(`: ${text}\n\n`);
-  }
-
-  private write(frame: string): void {
-    if (this.closed) return;
-    if (this.waiting) {
-      if (this.queue.length >= this.maxQueued) {
-        this.closed = true;
-        this.onSlow();
-        this.res.destroy();
-        return;
-      }
-      this.queue.push(frame);
-      return;
-    }
-    if (!this.res.write(frame)) this.waiting = true;
-  }
-
-  private drain(): void {
-    this.waiting = false;
-    while (this.queue.length > 0 && !this.waiting) {
-      if (!this.res.write(this.queue.shift()!)) this.waiting = true;
-    }
-  }
 }

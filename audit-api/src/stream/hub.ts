@@ -2,10 +2,11 @@
 // notifier (and by a slow fallback timer), reads every transaction committed since its cursor and hands
 // each event to the subscribers of its tenant whose filters match. The cursor is a transaction id, not a
 // sequence number: a transaction that took a lower sequence but commits later is still read (see
-// EventStore.committedSince), and transactions already delivered are remembered until the cursor passes them.
+// CommittedReader.committedSince), and transactions already delivered are remembered until the cursor passes them.
+import type { StoredEvent } from '../domain/activity-event.js';
 import { matches, type ActivityFilters } from '../domain/filters.js';
 import type { AuditMetrics } from '../metrics.js';
-import type { EventStore, StoredEvent } from './events.js';
+import type { CommittedReader } from './committed.js';
 
 export interface Subscriber {
   tenantId: string;
@@ -23,7 +24,7 @@ export class StreamHub {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly reader: CommittedReader,
     private readonly metrics: AuditMetrics,
     private readonly onError: (err: unknown) => void,
     private readonly fallbackPollMs = 1000,
@@ -36,12 +37,6 @@ export class StreamHub {
 
   stop(): void {
     clearInterval(this.timer);
-  }
-
-  get subscriberCount(): number {
-    let n = 0;
-    for (const set of this.byTenant.values()) n += set.size;
-    return n;
   }
 
   /**
@@ -85,8 +80,8 @@ export class StreamHub {
           this.delivered.clear();
           break;
         }
-        this.cursor ??= BigInt(await this.store.currentXmin());
-        const { xmin, rows } = await this.store.committedSince(this.cursor.toString());
+        this.cursor ??= BigInt(await this.reader.currentXmin());
+        const { xmin, rows } = await this.reader.committedSince(this.cursor.toString());
         const now = Date.now();
         const seen = new Set<string>();
         for (const row of rows) {

@@ -1,0 +1,51 @@
+// One Server-Sent Events response with a bounded send queue: a subscriber that cannot keep up is cut off
+// once the queue is full (it resumes with Last-Event-ID), so no buffer grows without bound.
+import type { ServerResponse } from 'node:http';
+import type { StoredEvent } from '../domain/activity-event.js';
+import { publicEvent } from '../http/public-event.js';
+
+export class SseConnection {
+  private queue: string[] = [];
+  private waiting = false;
+  closed = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly maxQueued: number,
+    private readonly onSlow: () => void,
+  ) {
+    res.once('close', () => (this.closed = true));
+    res.on('drain', () => this.drain());
+  }
+
+  send(event: StoredEvent): void {
+    this.write(`id: ${event.seq}\nevent: activity\ndata: ${JSON.stringify(publicEvent(event))}\n\n`);
+  }
+
+  comment(text: string): void {
+    // Only when idle: a heartbeat queued behind events says nothing.
+    if (!this.waiting) this.write(`: ${text}\n\n`);
+  }
+
+  private write(frame: string): void {
+    if (this.closed) return;
+    if (this.waiting) {
+      if (this.queue.length >= this.maxQueued) {
+        this.closed = true;
+        this.onSlow();
+        this.res.destroy();
+        return;
+      }
+      this.queue.push(frame);
+      return;
+    }
+    if (!this.res.write(frame)) this.waiting = true;
+  }
+
+  private drain(): void {
+    this.waiting = false;
+    while (this.queue.length > 0 && !this.waiting) {
+      if (!this.res.write(this.queue.shift()!)) this.waiting = true;
+    }
+  }
+}
