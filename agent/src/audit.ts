@@ -5,6 +5,7 @@ import { AsyncResource } from 'node:async_hooks';
 import { randomFillSync, randomInt } from 'node:crypto';
 import { context, metrics, ROOT_CONTEXT, trace, type Counter } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
+import { auditSettings } from './config.js';
 import { currentRequestId } from './request-id.js';
 import { agentState } from './state.js';
 import { warn, warnThrottled } from './warn.js';
@@ -157,9 +158,10 @@ class HttpAuditClient implements AuditClient {
     this.requestTimeoutMs = positive('requestTimeoutMs', opts.requestTimeoutMs, 5000);
     this.maxRetryDelayMs = positive('maxRetryDelayMs', opts.maxRetryDelayMs, 30_000);
 
-    const url = nonEmpty(opts.url) ?? nonEmpty(process.env.LOOKOUT_AUDIT_URL);
+    const fromEnv = auditSettings();
+    const url = nonEmpty(opts.url) ?? fromEnv.url;
     this.endpoint = url === undefined ? undefined : batchEndpoint(url);
-    this.token = typeof opts.token === 'function' ? opts.token : (nonEmpty(opts.token) ?? nonEmpty(process.env.LOOKOUT_AUDIT_TOKEN));
+    this.token = typeof opts.token === 'function' ? opts.token : (nonEmpty(opts.token) ?? fromEnv.token);
     this.tokenTenant = typeof this.token === 'string' ? tenantClaim(this.token) : undefined;
     if (url === undefined) this.notConfigured = 'LOOKOUT_AUDIT_URL is not set';
     else if (this.endpoint === undefined) this.notConfigured = `LOOKOUT_AUDIT_URL="${url}" is not an http(s) URL such as http://audit-api:8080`;

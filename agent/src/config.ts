@@ -1,6 +1,6 @@
 // The environment → one typed, validated agent config. Bad values warn and fall back to the default.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { RedactionClasses } from './redact.js';
 import { warn } from './warn.js';
 
@@ -107,11 +107,7 @@ export function loadConfig(env: Env = process.env, entry = process.argv[1]): Age
   const redaction = redactionSettings(env);
   return {
     disabled: bool(env, 'OTEL_SDK_DISABLED', false),
-    serviceName:
-      nonEmpty(env.OTEL_SERVICE_NAME) ??
-      resourceAttrs['service.name'] ??
-      appPackage?.name ??
-      `unknown_service:${process.argv0.split('/').pop() ?? 'node'}`,
+    serviceName: serviceName(env, resourceAttrs, appPackage?.name),
     serviceVersion: resourceAttrs['service.version'] ?? appPackage?.version,
     // Not NODE_ENV: staging runs with NODE_ENV=production too, and would be labelled production.
     deploymentEnvironment: resourceAttrs['deployment.environment.name'] ?? nonEmpty(env.LOOKOUT_ENVIRONMENT),
@@ -127,8 +123,7 @@ export function loadConfig(env: Env = process.env, entry = process.argv[1]): Age
     sampler,
     samplerRatio: sampler.endsWith('traceidratio') ? ratio(env, 'OTEL_TRACES_SAMPLER_ARG', 1) : 1,
     logLevel: oneOf(env, 'OTEL_LOG_LEVEL', LOG_LEVELS, 'none', (v) => v.toLowerCase()),
-    metricExportIntervalMillis: int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, 100),
-    metricExportTimeoutMillis: int(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000, 1),
+    ...metricExport(env),
     spans: batch(env, 'OTEL_BSP', { scheduledDelayMillis: 5000, maxQueueSize: 2048, maxExportBatchSize: 512, exportTimeoutMillis: 30_000 }),
     logs: batch(env, 'OTEL_BLRP', { scheduledDelayMillis: 1000, maxQueueSize: 2048, maxExportBatchSize: 512, exportTimeoutMillis: 30_000 }),
     enabledInstrumentations: list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS),
@@ -158,8 +153,12 @@ export function redactionSettings(env: Env = process.env): { keys: string[]; cla
   };
 }
 
-/** Checks the variables the upstream exporters read themselves, so a typo warns instead of failing silently. */
-export function checkExporterEnv(env: Env = process.env): void {
+/**
+ * The variables the upstream exporters read themselves: a bad value warns and is deleted from `env`, so the
+ * exporter falls back to its default instead of failing silently. Mutating is the point: upstream reads
+ * process.env directly, and passing corrected values instead would mean re-implementing its precedence.
+ */
+export function dropInvalidExporterEnv(env: Env = process.env): void {
   for (const name of ['', 'TRACES_', 'METRICS_', 'LOGS_'].map((s) => `OTEL_EXPORTER_OTLP_${s}ENDPOINT`)) {
     const value = nonEmpty(env[name]);
     if (value === undefined) continue;
@@ -178,6 +177,61 @@ export function checkExporterEnv(env: Env = process.env): void {
   if (temporality !== undefined && temporality.toLowerCase() !== 'cumulative') {
     warn(`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE="${temporality}" is ignored: Prometheus's OTLP endpoint accepts cumulative temporality only`);
   }
+}
+
+/**
+ * service.name: OTEL_SERVICE_NAME, then service.name in OTEL_RESOURCE_ATTRIBUTES, then the app's package
+ * name, then the spec's unknown_service:<executable>. One rule for the agent and the library half.
+ */
+export function serviceName(env: Env, resourceAttrs = parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES), packageName?: string): string {
+  return nonEmpty(env.OTEL_SERVICE_NAME) ?? resourceAttrs['service.name'] ?? packageName ?? `unknown_service:${basename(process.argv0) || 'node'}`;
+}
+
+/** winston's levels, which LOOKOUT_LOG_LEVEL names. */
+export const LOGGER_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;
+export type LoggerLevel = (typeof LOGGER_LEVELS)[number];
+
+/** What the library half (createLogger, the audit client) reads when the preload may not be running. */
+export interface LibraryConfig {
+  /** LOOKOUT_LOG_LEVEL: the default level of createLogger(). */
+  logLevel: LoggerLevel;
+  /** The service name on log lines before (or without) the preload. */
+  serviceName: string;
+}
+
+let library: LibraryConfig | undefined;
+
+/** Read once and cached, so a bad LOOKOUT_LOG_LEVEL warns once however many loggers are made. */
+export function libraryConfig(): LibraryConfig {
+  library ??= loadLibraryConfig(process.env);
+  return library;
+}
+
+export function loadLibraryConfig(env: Env): LibraryConfig {
+  return {
+    logLevel: oneOf(env, 'LOOKOUT_LOG_LEVEL', LOGGER_LEVELS, 'info', (v) => v.toLowerCase()),
+    serviceName: serviceName(env),
+  };
+}
+
+/**
+ * LOOKOUT_AUDIT_URL and LOOKOUT_AUDIT_TOKEN, read each time an audit client is made (not cached): an app may
+ * set them after import, and the client itself reports what is missing or malformed.
+ */
+export function auditSettings(env: Env = process.env): { url: string | undefined; token: string | undefined } {
+  return { url: nonEmpty(env.LOOKOUT_AUDIT_URL), token: nonEmpty(env.LOOKOUT_AUDIT_TOKEN) };
+}
+
+/**
+ * OTEL_METRIC_EXPORT_INTERVAL and _TIMEOUT; a timeout above the interval is clamped to it, as upstream does:
+ * with a warning when the timeout was set so, silently when only the interval was shortened below the default.
+ */
+function metricExport(env: Env): { metricExportIntervalMillis: number; metricExportTimeoutMillis: number } {
+  const interval = int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, 100);
+  const timeout = int(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000, 1);
+  if (timeout <= interval) return { metricExportIntervalMillis: interval, metricExportTimeoutMillis: timeout };
+  if (nonEmpty(env.OTEL_METRIC_EXPORT_TIMEOUT) !== undefined) warn(`OTEL_METRIC_EXPORT_TIMEOUT (${timeout}) exceeds OTEL_METRIC_EXPORT_INTERVAL (${interval}); using ${interval}`);
+  return { metricExportIntervalMillis: interval, metricExportTimeoutMillis: interval };
 }
 
 function readAppPackage(dir: string): { name?: string; version?: string } | undefined {
@@ -283,6 +337,12 @@ function list(value: string | undefined): string[] | undefined {
   return items && items.length > 0 ? items : undefined;
 }
 
+/**
+ * The OpenTelemetry spec's boolean: "true" (any case) is true, "false" is false, anything else warns and
+ * keeps the default. Unset or empty is the default too: the spec says false, which is the same for every
+ * default-false variable, and for the default-true redaction switches an empty line in a compose file must
+ * not silently turn redaction off.
+ */
 function bool(env: Env, name: string, fallback: boolean): boolean {
   const value = nonEmpty(env[name])?.toLowerCase();
   if (value === undefined) return fallback;

@@ -45,7 +45,7 @@ export async function metricReaders(config: AgentConfig, stats: ExportStats): Pr
     new PeriodicExportingMetricReader({
       exporter,
       exportIntervalMillis: config.metricExportIntervalMillis,
-      exportTimeoutMillis: Math.min(config.metricExportTimeoutMillis, config.metricExportIntervalMillis),
+      exportTimeoutMillis: config.metricExportTimeoutMillis, // clamped to the interval in config.ts
     });
   return Promise.all(
     config.exporters.metrics.map(async (name) => {

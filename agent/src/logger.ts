@@ -5,13 +5,14 @@
 import { context, logs, trace, INVALID_TRACEID, SeverityNumber, type AnyValue, type Context, type Logger } from '@opentelemetry/api';
 import winston from 'winston';
 import TransportStream from 'winston-transport';
+import { libraryConfig } from './config.js';
 import { agentState } from './state.js';
 import { redactionPolicy, type RedactionPolicy } from './redact.js';
 import { currentRequestId } from './request-id.js';
 import { LOOKOUT_LOGGER_SCOPE } from './redacting-processors.js';
 
 export interface LoggerOptions {
-  /** Minimum level; default LOOKOUT_LOG_LEVEL, else `info`. */
+  /** Minimum level; default LOOKOUT_LOG_LEVEL (a winston level; anything else warns once), else `info`. */
   level?: string;
   /** Fields added to every line (for example `{ component: 'billing' }`). */
   defaultMeta?: Record<string, unknown>;
@@ -133,7 +134,7 @@ export function createLogger(options: LoggerOptions = {}): winston.Logger {
   const format = winston.format.combine(winston.format.errors({ stack: true }), enrich());
   const transport = new LookoutTransport(options.stream ?? process.stdout);
   const logger = winston.createLogger({
-    level: options.level ?? process.env.LOOKOUT_LOG_LEVEL ?? 'info',
+    level: options.level ?? libraryConfig().logLevel,
     defaultMeta: options.defaultMeta,
     format,
     transports: [transport],

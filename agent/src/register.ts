@@ -1,7 +1,7 @@
 // The --import entry: `node --import @lookout/agent/register app.js`. Installs the ESM hook, starts the
 // SDK and the lifecycle handlers, and nothing else. With OTEL_SDK_DISABLED=true it loads nothing more.
 import { isMainThread } from 'node:worker_threads';
-import { checkExporterEnv, loadConfig } from './config.js';
+import { dropInvalidExporterEnv, loadConfig } from './config.js';
 import { warn } from './warn.js';
 
 const config = loadConfig();
@@ -18,7 +18,7 @@ if (!config.disabled && isMainThread) {
 }
 
 async function start(): Promise<void> {
-  checkExporterEnv();
+  dropInvalidExporterEnv();
 
   const [{ planInstrumentations }, { installEsmHook }, { installRequestIds }] = await Promise.all([
     import('./instrumentations.js'),

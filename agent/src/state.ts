@@ -1,5 +1,7 @@
 // What the preloaded agent tells the library half of the package (createLogger and friends).
 // Kept on globalThis: an app may reach this package through require() and import alike.
+import { libraryConfig } from './config.js';
+
 const kState = Symbol.for('lookout.agent.state');
 
 export interface AgentState {
@@ -19,7 +21,7 @@ export function agentState(): AgentState {
   const holder = globalThis as typeof globalThis & { [kState]?: AgentState };
   holder[kState] ??= {
     started: false,
-    serviceName: process.env.OTEL_SERVICE_NAME?.trim() || 'unknown_service:node',
+    serviceName: libraryConfig().serviceName,
     logsEnabled: false,
     flushers: new Set(),
   };

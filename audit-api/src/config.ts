@@ -100,11 +100,13 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+// The OpenTelemetry spec's boolean, as the agent reads it: case-insensitive "true" or "false", unset or empty
+// is the default. Anything else (1, 0, yes) is refused rather than guessed at, as every bad value here is.
 function boolean(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === '') return fallback;
-  if (raw === 'true' || raw === '1') return true;
-  if (raw === 'false' || raw === '0') return false;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
@@ -116,10 +118,15 @@ export interface RetentionConfig {
 
 /** What `npm run audit:retention` needs: the database and the retention settings, no keys. */
 export function loadRetentionConfig(env: Env = process.env): RetentionConfig {
-  if (!env.DATABASE_URL) throw new ConfigError('DATABASE_URL must be set');
   return {
-    databaseUrl: env.DATABASE_URL,
+    databaseUrl: loadDatabaseUrl(env),
     retentionDays: integer(env, 'LOOKOUT_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
     retentionBatchSize: integer(env, 'LOOKOUT_AUDIT_RETENTION_BATCH', 5000, 1, 1_000_000),
   };
+}
+
+/** What `npm run migrate` needs: the database only. */
+export function loadDatabaseUrl(env: Env = process.env): string {
+  if (!env.DATABASE_URL) throw new ConfigError('DATABASE_URL must be set');
+  return env.DATABASE_URL;
 }

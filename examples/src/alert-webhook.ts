@@ -29,7 +29,7 @@ interface Notification {
 }
 
 async function start(): Promise<void> {
-  const config = alertWebhookConfig();
+  const config = alertWebhookConfig((message) => log.warn(message));
   const received: Array<Alert & { receiver: string; receivedAt: string }> = [];
 
   const router = new Router();

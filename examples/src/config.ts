@@ -5,6 +5,9 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
+/** Where a value that is ignored rather than refused is reported: the service's logger. */
+export type Warn = (message: string) => void;
+
 export interface Listen {
   host: string;
   port: number;
@@ -51,33 +54,33 @@ export interface TrafficConfig {
 
 export const DEMO_API_KEYS = 'demo-key-acme:acme:alice,demo-key-globex:globex:bob';
 
-export function gatewayConfig(env: Env = process.env): GatewayConfig {
+export function gatewayConfig(warn: Warn, env: Env = process.env): GatewayConfig {
   return {
-    ...listen(env, 8081),
+    ...listen(env, 8081, warn),
     runsUrl: url(env, 'RUNS_URL', 'http://127.0.0.1:8082'),
     apiKeys: apiKeys(env.API_KEYS ?? DEMO_API_KEYS),
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 10_000, 1),
   };
 }
 
-export function runsConfig(env: Env = process.env): RunsConfig {
+export function runsConfig(warn: Warn, env: Env = process.env): RunsConfig {
   const secret = env.LOOKOUT_AUDIT_JWT_SECRET || undefined;
   if (secret !== undefined && secret.length < 32) throw new ConfigError('LOOKOUT_AUDIT_JWT_SECRET must be at least 32 characters, as the audit API requires');
   return {
-    ...listen(env, 8082),
+    ...listen(env, 8082, warn),
     databaseUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     workerUrl: url(env, 'WORKER_URL', 'http://127.0.0.1:8083'),
     auditJwtSecret: secret,
   };
 }
 
-export function workerConfig(env: Env = process.env): WorkerConfig {
+export function workerConfig(warn: Warn, env: Env = process.env): WorkerConfig {
   const workMs = (env.WORKER_WORK_MS ?? '20-200').split('-').map(Number);
   if (workMs.length !== 2 || !workMs.every((n) => Number.isInteger(n) && n >= 0) || workMs[0]! > workMs[1]!) {
     throw new ConfigError(`WORKER_WORK_MS="${env.WORKER_WORK_MS}" must be a range of milliseconds such as 20-200`);
   }
   return {
-    ...listen(env, 8083),
+    ...listen(env, 8083, warn),
     runsUrl: url(env, 'RUNS_URL', 'http://127.0.0.1:8082'),
     concurrency: int(env, 'WORKER_CONCURRENCY', 4, 1),
     maxQueued: int(env, 'WORKER_MAX_QUEUED', 1000, 1),
@@ -86,8 +89,8 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
   };
 }
 
-export function alertWebhookConfig(env: Env = process.env): Listen {
-  return listen(env, 9095);
+export function alertWebhookConfig(warn: Warn, env: Env = process.env): Listen {
+  return listen(env, 9095, warn);
 }
 
 export function trafficConfig(env: Env = process.env): TrafficConfig {
@@ -103,15 +106,18 @@ export function trafficConfig(env: Env = process.env): TrafficConfig {
   };
 }
 
-function listen(env: Env, defaultPort: number): Listen {
-  return { host: env.HOST ?? '0.0.0.0', port: int(env, 'PORT', defaultPort, 0, 65_535), faultInjection: flag(env, 'FAULT_INJECTION') };
+function listen(env: Env, defaultPort: number, warn: Warn): Listen {
+  return { host: env.HOST ?? '0.0.0.0', port: int(env, 'PORT', defaultPort, 0, 65_535), faultInjection: flag(env, 'FAULT_INJECTION', warn) };
 }
 
-function flag(env: Env, name: string): boolean {
-  const raw = env[name];
+// The OpenTelemetry spec's boolean, as the agent reads it: true only for case-insensitive "true"; "false",
+// empty or unset is false; anything else (1, 0, yes) warns and is false, the spec's rule for a bad value.
+function flag(env: Env, name: string, warn: Warn): boolean {
+  const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === '' || raw === 'false') return false;
   if (raw === 'true') return true;
-  throw new ConfigError(`${name}="${raw}" must be true or false`);
+  warn(`${name}="${env[name]}" is not "true" or "false"; the default false is used`);
+  return false;
 }
 
 function url(env: Env, name: string, fallback: string): URL {

@@ -14,7 +14,7 @@ import { main, serve } from './lib/serve.js';
 const log = createLogger({ defaultMeta: { component: 'gateway' } });
 
 async function start(): Promise<void> {
-  const config = gatewayConfig();
+  const config = gatewayConfig((message) => log.warn(message));
   const faults = config.faultInjection ? new FaultInjector('gateway', log) : undefined;
 
   const authenticate = (ctx: Context): ApiKey => {

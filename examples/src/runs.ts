@@ -18,7 +18,7 @@ const log = createLogger({ defaultMeta: { component: 'runs' } });
 const WORKFLOW_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 async function start(): Promise<void> {
-  const config = runsConfig();
+  const config = runsConfig((message) => log.warn(message));
   const store = new RunsStore(config.databaseUrl);
   const applied = await store.migrate();
   log.info('migrations applied', { applied });

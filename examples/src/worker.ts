@@ -27,7 +27,7 @@ interface RunJob {
 }
 
 async function start(): Promise<void> {
-  const config = workerConfig();
+  const config = workerConfig((message) => log.warn(message));
   const instruments = serviceInstruments('worker');
   const faults = config.faultInjection ? new FaultInjector('worker', log) : undefined;
 

@@ -1,12 +1,11 @@
 // npm run migrate -w audit-api [-- --down | --status]: apply pending migrations, roll back the last
 // batch, or list them. Needs DATABASE_URL.
-import { ConfigError } from '../config.js';
+import { loadDatabaseUrl } from '../config.js';
 import { openDatabase } from '../store/db.js';
 import { migrateLatest, migrationConfig } from '../store/migrations.js';
 
 async function main(): Promise<void> {
-  const url = process.env.DATABASE_URL;
-  if (!url) throw new ConfigError('DATABASE_URL must be set');
+  const url = loadDatabaseUrl();
   const database = await openDatabase(url, 1);
   try {
     if (process.argv.includes('--down')) {
