@@ -3,10 +3,7 @@
 // receiver standing in for the Collector. A few requests go through, one with an injected fault, and the
 // demo prints what an SRE would follow in Grafana: one request's trace across the services, its log lines,
 // and the audit events stored with its trace id.
-import { OtlpReceiver, type ReceivedSpan } from '../agent/test/fixtures/otlp-receiver.js';
-import type { RunningApp } from '../agent/test/fixtures/spawn-app.js';
-import { token } from '../audit-api/test/fixtures/tokens.js';
-import { startExampleSystem } from '../examples/test/fixtures/system.js';
+import { call, eventually, OtlpReceiver, type ReceivedSpan, type RunningApp, startExampleSystem, token } from '@lookout/testkit';
 
 const receiver = new OtlpReceiver();
 await receiver.start();
@@ -38,11 +35,10 @@ try {
   await receiver.waitFor('the run trace', () => receiver.spans.some((s) => s.traceId === traceId && s.attributes['http.route'] === '/runs/:id/result'));
   await receiver.waitFor('the request duration metric', () => receiver.metric('http.server.request.duration'));
   const reader = await token({ tenant: 'acme', scope: 'activity:read' });
-  let events: Array<Record<string, any>> = [];
-  for (const deadline = Date.now() + 10_000; events.length < 2 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
-    const res = await fetch(`${auditApi.url}/api/v1/activity?trace_id=${traceId}`, { headers: { authorization: `Bearer ${reader}` } });
-    events = ((await res.json()) as { data: Array<Record<string, any>> }).data;
-  }
+  const events = await eventually('both audit events of the run', async () => {
+    const page = await call<{ data: Array<Record<string, any>> }>(auditApi.url, 'GET', `/api/v1/activity?trace_id=${traceId}`, { token: reader });
+    return page.body.data.length >= 2 ? page.body.data : undefined;
+  });
 
   console.log(`\nThe trace of run ${runId} (trace ${traceId}), one line per span, children indented:`);
   const spans = receiver.spans.filter((s) => s.traceId === traceId).sort((a, b) => a.spanId.localeCompare(b.spanId));

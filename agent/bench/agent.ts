@@ -34,6 +34,7 @@
 // DATABASE_URL.
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { freePort } from '@lookout/testkit';
 import { NONE, QUIET_MS, minus, of, plus, settled } from './delivery.js';
 import {
   AGENT_DIR,
@@ -45,7 +46,6 @@ import {
   cpuMicros,
   exited,
   firstOk,
-  freePort,
   listKnob,
   load,
   peakRssMiB,

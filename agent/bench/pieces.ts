@@ -11,9 +11,9 @@
 // Knobs: PIECES_ROUNDS (5), PIECES_WARMUP_S (6), PIECES_DURATION_S (4), PIECES_ONLY (comma list of
 // comparison names, default all), BENCH_CONCURRENCY (16), BENCH_PIN.
 import { cpus } from 'node:os';
+import { freePort } from '@lookout/testkit';
 import { of } from './delivery.js';
 import {
-  freePort,
   load,
   firstOk,
   cpuMicros,

@@ -18,6 +18,7 @@
 // BENCH_CONCURRENCY (16), and bench:agent's BENCH_QUEUE_SIZE.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from '@lookout/testkit';
 import { category, summarise, type CpuProfile, type Entry, type Summary } from './cpuprofile.js';
 import {
   APP_NAMES,
@@ -29,7 +30,6 @@ import {
   cpuMicros,
   exited,
   firstOk,
-  freePort,
   load,
   resolveApp,
   spawnVariant,

@@ -4,7 +4,8 @@
 // differences to plain and to the first build are taken within the round, then summarised.
 //   npx tsx bench/startup.ts [rounds] [name=path/to/dist/preload/register.js …]   (default: this build)
 import { execFileSync, spawn } from 'node:child_process';
-import { AGENT_DIR, cpuMicros, exited, firstOk, freePort } from './harness.js';
+import { freePort } from '@lookout/testkit';
+import { AGENT_DIR, cpuMicros, exited, firstOk } from './harness.js';
 import { prepareOutsideApp } from './outside-app.js';
 import { signed, spread } from './report.js';
 

@@ -17,24 +17,11 @@ import {
 } from '@opentelemetry/api';
 import { RPCType, setRPCMetadata, type RPCMetadata } from '@opentelemetry/core';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
-import { setServerRequestHook, setServerSpan } from './request-id.js';
+import { setServerRequestHook } from './request-id.js';
+import { requestStateOf, type ServerRequestState } from './request-state.js';
 import { AGENT_VERSION } from './version.js';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
-const kServerSpan = Symbol('lookout.serverSpan');
-
-interface ServerSpanState {
-  span: Span;
-  rpc: RPCMetadata & { type: RPCType.HTTP };
-  method: string;
-  /** The span name before the route is known: the method, or "HTTP" for unknown methods. */
-  name: string;
-  scheme: string;
-  start: number;
-  duration: Histogram;
-}
-
-type TracedRequest = IncomingMessage & { [kServerSpan]?: ServerSpanState };
 
 export class HttpServerInstrumentation extends InstrumentationBase {
   // `declare`: set from the base constructor (through _updateMetricInstruments), which a field
@@ -72,7 +59,7 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     setServerRequestHook(undefined);
   }
 
-  private readonly onRequestStart = (request: TracedRequest, response: ServerResponse, requestId: string): void => {
+  private readonly onRequestStart = (request: IncomingMessage, response: ServerResponse, state: ServerRequestState): void => {
     const method = KNOWN_METHODS.has(request.method ?? '') ? request.method! : '_OTHER';
     const scheme = (request.socket as TLSSocket).encrypted ? 'https' : 'http';
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
@@ -81,27 +68,37 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
     // Set after creation, as pg-query.ts does: the SDK cleans creation attributes twice (for the sampler,
     // then for the span) and the agent's samplers never read them; an unsampled request builds none.
-    if (span.isRecording()) span.setAttributes(requestAttributes(request, method, scheme, requestId));
-    setServerSpan(request, span);
+    if (span.isRecording()) span.setAttributes(requestAttributes(request, method, scheme, state.requestId));
     const rpc = { type: RPCType.HTTP as const, span };
     // Active for the rest of this turn, which emits 'request' to the app, and for all the work it starts.
     // Not disposed: Node restores the async context when this socket callback returns, and the next
     // request on the connection attaches its own.
     context.attach(setRPCMetadata(trace.setSpan(parent, span), rpc));
-    request[kServerSpan] = { span, rpc, method, name, scheme, start: performance.now(), duration: this.duration };
+    state.span = span;
+    state.open = rpc;
+    state.method = method;
+    state.name = name;
+    state.scheme = scheme;
+    state.start = performance.now();
     // 'close' follows 'finish' on a completed response, and also comes alone when the client goes away.
     // A response closes once: `on` with one shared listener, no closure or once-wrapper per request.
     response.on('close', this.onResponseClose);
   };
 
-  private readonly onResponseClose = function (this: ServerResponse): void {
-    // A plain function: `this` is the response, and everything else is in the request's state.
-    const response = this;
-    const request = response.req as TracedRequest;
-    const state = request[kServerSpan];
-    if (!state) return;
-    request[kServerSpan] = undefined;
-    const { span, rpc, method, name, scheme, start, duration } = state;
+  // A plain function made once: `this` is the response, everything per request is in the request's state.
+  private readonly onResponseClose = ((instrumentation: HttpServerInstrumentation) =>
+    function (this: ServerResponse): void {
+      instrumentation.end(this);
+    })(this);
+
+  private end(response: ServerResponse): void {
+    const request = response.req;
+    const state = requestStateOf(request);
+    const rpc = state?.open;
+    if (state === undefined || rpc === undefined) return;
+    state.open = undefined;
+    const { method, name, scheme, start } = state;
+    const span = rpc.span;
     // A status only if one was sent: an aborted request still has Node's default 200 (or Koa's 404) set.
     const status = response.headersSent ? response.statusCode : undefined;
     const route = rpc.route;
@@ -119,8 +116,8 @@ export class HttpServerInstrumentation extends InstrumentationBase {
     }
     span.end();
 
-    duration.record((performance.now() - start) / 1000, metricAttributes(method, scheme, request.httpVersion, status, route, errorType));
-  };
+    this.duration.record((performance.now() - start) / 1000, metricAttributes(method, scheme, request.httpVersion, status, route, errorType));
+  }
 }
 
 // The metric's attributes take few distinct values (routes × methods × statuses), so one frozen object per

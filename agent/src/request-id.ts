@@ -8,12 +8,11 @@ import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isSpanContextValid, type Span } from '@opentelemetry/api';
 import type { ResponseHeaderName } from './config.js';
+import { attachRequestState, requestStateOf, type ServerRequestState } from './request-state.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 /** W3C Trace Context Level 2: the trace id and the span id of the server span that answered. */
 export const TRACERESPONSE_HEADER = 'traceresponse';
-const kRequestId = Symbol.for('lookout.requestId');
-const kServerSpan = Symbol.for('lookout.requestServerSpan');
 /**
  * An incoming request id is kept only if it matches this (anything longer, or with other characters, is
  * replaced: it ends up in logs and indexes). The audit API accepts exactly these as an event's request_id.
@@ -37,7 +36,7 @@ export function currentRequestId(): string | undefined {
 
 /** The request id assigned to an incoming request (undefined before it was seen). */
 export function requestIdOf(request: IncomingMessage): string | undefined {
-  return (request as IncomingMessage & { [kRequestId]?: string })[kRequestId];
+  return requestStateOf(request)?.requestId;
 }
 
 /** Runs `fn` with `requestId` as the current request id (for work that does not start from an HTTP request). */
@@ -45,8 +44,8 @@ export function withRequestId<T>(requestId: string, fn: () => T): T {
   return storage.run({ requestId }, fn);
 }
 
-/** Called for every incoming request right after its id is assigned, in the same synchronous turn. */
-export type ServerRequestHook = (request: IncomingMessage, response: ServerResponse, requestId: string) => void;
+/** Called for every incoming request right after its state (with its id) is attached, in the same synchronous turn. */
+export type ServerRequestHook = (request: IncomingMessage, response: ServerResponse, state: ServerRequestState) => void;
 
 interface Installed {
   hook: ServerRequestHook | undefined;
@@ -79,7 +78,7 @@ function subscribeRequestStart(installed: Installed): Installed {
     const incoming = request.headers[REQUEST_ID_HEADER];
     const kept = typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming);
     const requestId = kept ? incoming : randomUUID();
-    (request as IncomingMessage & { [kRequestId]?: string })[kRequestId] = requestId;
+    const state = attachRequestState(request, requestId);
     // An agent must not change what an app sends unless told to: by default the response is left alone
     // unless the caller sent its own id, which goes back as it came.
     const echo = kept || installed.alwaysRequestId;
@@ -87,7 +86,7 @@ function subscribeRequestStart(installed: Installed): Installed {
     // enterWith, not run: the 'request' event is emitted right after this callback returns, in the same
     // synchronous turn, and everything the handler starts inherits this store.
     storage.enterWith({ requestId });
-    installed.hook?.(request, response, requestId);
+    installed.hook?.(request, response, state);
   });
   return installed;
 }
@@ -102,12 +101,13 @@ export function setServerRequestHook(hook: ServerRequestHook | undefined): void 
  * traceresponse header carries.
  */
 export function setServerSpan(request: IncomingMessage, span: Span): void {
-  (request as IncomingMessage & { [kServerSpan]?: Span })[kServerSpan] = span;
+  const state = requestStateOf(request);
+  if (state !== undefined) state.span = span;
 }
 
 /** `00-<trace id>-<server span id>-<flags>`, or undefined when no valid server span handled the request. */
 function traceresponseOf(request: IncomingMessage): string | undefined {
-  const spanContext = (request as IncomingMessage & { [kServerSpan]?: Span })[kServerSpan]?.spanContext();
+  const spanContext = requestStateOf(request)?.span?.spanContext();
   if (spanContext === undefined || !isSpanContextValid(spanContext)) return undefined;
   // The span's own flags (sampled or not), two hex digits as in traceparent.
   return `00-${spanContext.traceId}-${spanContext.spanId}-${(0x100 | (spanContext.traceFlags & 0xff)).toString(16).slice(1)}`;

@@ -10,7 +10,8 @@ import { context, metrics, ROOT_CONTEXT, trace, TraceFlags, type SpanContext } f
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { audit, createAuditClient, uuidv7, type AuditClient, type AuditClientOptions } from '../src/audit.js';
+import { eventually } from '@lookout/testkit';
+import { audit, createAuditClient, type AuditClient, type AuditClientOptions } from '../src/audit/client.js';
 import { withRequestId } from '../src/request-id.js';
 
 const AGENT_DIR = fileURLToPath(new URL('../', import.meta.url));
@@ -107,17 +108,6 @@ class AuditServer {
   }
 }
 
-/** Polls `check` until it returns something truthy, or fails after `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => T | undefined | false | null, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Captures what the agent writes to stderr (its warnings) until restored. */
 function captureStderr(): { text: () => string; restore: () => void } {
   const original = process.stderr.write;
@@ -159,15 +149,6 @@ describe('the audit client', function () {
     await server.stop();
   });
 
-  it('makes UUIDv7 ids that sort in the order they were made', () => {
-    const ids = Array.from({ length: 10_000 }, () => uuidv7());
-    for (const id of ids) assert.match(id, UUID_V7);
-    assert.deepEqual([...ids].sort(), ids, 'ids made later sort later, even within one millisecond');
-    assert.equal(new Set(ids).size, ids.length);
-    const ms = parseInt(ids[0]!.replace(/-/g, '').slice(0, 12), 16);
-    assert.ok(Math.abs(ms - Date.now()) < 5000, 'the first 48 bits are the Unix time in milliseconds');
-  });
-
   it('sends full batches at once, one tenant per request with that tenant’s token, and the rest at flush()', async () => {
     const audit = client({ batchSize: 3, flushIntervalMs: 60_000 });
     const recorded: Record<string, string[]> = { a: [], b: [] };
@@ -178,7 +159,7 @@ describe('the audit client', function () {
       );
     }
     audit.record('storage.file.uploaded', { actor, metadata: { n: 9, tenant: 'a' }, tenant: 'a' }); // a 7th for a: a partial batch
-    await waitFor('the three full batches', () => audit.stats.delivered === 9);
+    await eventually('the three full batches', () => audit.stats.delivered === 9);
     assert.equal(server.stored.size, 9);
     assert.equal(audit.stats.buffered, 1, 'the partial batch waits for the interval or a flush');
     await audit.flush();
@@ -208,7 +189,7 @@ describe('the audit client', function () {
   it('sends a partial batch after flushIntervalMs without being asked', async () => {
     const audit = client({ batchSize: 100, flushIntervalMs: 100 });
     const id = audit.record('auth.logout', { actor, status: 'failure', occurredAt: new Date('2026-01-02T03:04:05.678Z') });
-    await waitFor('the event, sent by the timer', () => server.stored.size === 1);
+    await eventually('the event, sent by the timer', () => server.stored.size === 1);
     const [event] = server.requests[0]!.events;
     assert.equal(event!.id, id);
     assert.equal(event!.status, 'failure');
@@ -243,7 +224,7 @@ describe('the audit client', function () {
           audit.record('auth.login.success', { actor, metadata: { method: 'password' } }),
         ),
       );
-      await waitFor('the event', () => server.stored.size === 1);
+      await eventually('the event', () => server.stored.size === 1);
       const event = server.requests[0]!.events[0]!;
       assert.equal(event.id, id);
       assert.equal(event.request_id, 'req-42');
@@ -261,7 +242,7 @@ describe('the audit client', function () {
       context.with(trace.setSpan(ROOT_CONTEXT, trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 })), () =>
         audit.record('auth.logout', { actor }),
       );
-      await waitFor('the event', () => server.stored.size === 1);
+      await eventually('the event', () => server.stored.size === 1);
       assert.ok(!('trace_id' in server.requests[0]!.events[0]!));
     });
   });
@@ -270,7 +251,7 @@ describe('the audit client', function () {
     server.replies = [{ status: 503, retryAfter: '0' }, { status: 503 }];
     const audit = client({ batchSize: 4 });
     const ids = Array.from({ length: 4 }, (_, n) => audit.record('agent.run.started', { actor, metadata: { n } }));
-    await waitFor('delivery after two 503s', () => audit.stats.delivered === 4);
+    await eventually('delivery after two 503s', () => audit.stats.delivered === 4);
     assert.equal(server.requests.length, 3);
     for (const request of server.requests) assert.deepEqual(request.ids, ids, 'every attempt carries the same ids');
     assert.deepEqual(server.storedIds('none'), ids);
@@ -284,11 +265,11 @@ describe('the audit client', function () {
       await server.stop();
       const audit = client({ batchSize: 2, flushIntervalMs: 20, maxRetryDelayMs: 100 });
       const ids = Array.from({ length: 5 }, (_, n) => audit.record('workflow.run.completed', { actor, metadata: { n } }));
-      await waitFor('a failed attempt', () => stderr.text().includes('cannot reach the audit API'));
+      await eventually('a failed attempt', () => stderr.text().includes('cannot reach the audit API'));
       assert.equal(audit.stats.buffered, 5, 'nothing is dropped while the server is down');
       assert.deepEqual(audit.stats.dropped, {});
       await server.start(port);
-      await waitFor('delivery once the server is back', () => audit.stats.delivered === 5);
+      await eventually('delivery once the server is back', () => audit.stats.delivered === 5);
       assert.deepEqual(server.storedIds('none'), ids);
       assert.equal(stderr.text().split('cannot reach the audit API').length - 1, 1, 'one warning for the outage, not one per attempt');
     } finally {
@@ -300,7 +281,7 @@ describe('the audit client', function () {
     server.replies = ['hang'];
     const audit = client({ batchSize: 3, requestTimeoutMs: 300 });
     const ids = Array.from({ length: 3 }, (_, n) => audit.record('agent.run.ended', { actor, metadata: { n } }));
-    await waitFor('delivery after the timeout', () => audit.stats.delivered === 3);
+    await eventually('delivery after the timeout', () => audit.stats.delivered === 3);
     assert.equal(server.requests.length, 2);
     assert.deepEqual(server.requests[1]!.ids, server.requests[0]!.ids);
     assert.deepEqual(server.storedIds('none'), ids, 'stored once, though sent twice');
@@ -310,7 +291,7 @@ describe('the audit client', function () {
     server.replies = [{ status: 429, retryAfter: '1', error: { code: 'rate_limited', message: 'slow down' } }];
     const audit = client({ batchSize: 1, maxRetryDelayMs: 5000 });
     audit.record('auth.login.success', { actor });
-    await waitFor('delivery after the 429', () => audit.stats.delivered === 1);
+    await eventually('delivery after the 429', () => audit.stats.delivered === 1);
     const gap = server.requests[1]!.at - server.requests[0]!.at;
     assert.ok(gap >= 950, `retried ${gap} ms after the 429, asked to wait 1000 ms`);
     assert.ok(gap < 3000, `retried ${gap} ms after the 429`);
@@ -322,7 +303,7 @@ describe('the audit client', function () {
       server.replies = [{ status: 400, error: { code: 'invalid_metadata', message: 'reason must be one of …', field: 'events[1].metadata.reason' } }];
       const audit = client({ batchSize: 3 });
       const ids = ['first', 'bad', 'third'].map((reason) => audit.record('auth.login.failure', { actor, status: 'failure', metadata: { reason } }));
-      await waitFor('the other two delivered', () => audit.stats.delivered === 2);
+      await eventually('the other two delivered', () => audit.stats.delivered === 2);
       assert.deepEqual(server.requests[1]!.ids, [ids[0], ids[2]]);
       assert.deepEqual(server.storedIds('none'), [ids[0], ids[2]]);
       assert.deepEqual(audit.stats, { recorded: 3, delivered: 2, dropped: { invalid: 1 }, buffered: 0 });
@@ -341,7 +322,7 @@ describe('the audit client', function () {
       ];
       const audit = client({ batchSize: 2 });
       for (let n = 0; n < 4; n++) audit.record('auth.logout', { actor, metadata: { n } });
-      await waitFor('both batches given up', () => sumDropped(audit.stats.dropped) === 4);
+      await eventually('both batches given up', () => sumDropped(audit.stats.dropped) === 4);
       await audit.flush();
       assert.equal(server.requests.length, 2, 'no retry of a permanent failure');
       assert.deepEqual(audit.stats, { recorded: 4, delivered: 0, dropped: { invalid: 2, rejected: 2 }, buffered: 0 });
@@ -371,7 +352,7 @@ describe('the audit client', function () {
     });
     audit.record('auth.logout', { actor, tenant: 't1' });
     audit.record('auth.logout', { actor, tenant: 't1' });
-    await waitFor('delivery with the third token', () => audit.stats.delivered === 2);
+    await eventually('delivery with the third token', () => audit.stats.delivered === 2);
     assert.equal(server.requests.length, 1);
     assert.equal(server.requests[0]!.authorization, 'Bearer token-t1');
   });
@@ -574,7 +555,7 @@ describe('the audit client', function () {
       const env = { OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none', LOOKOUT_SHUTDOWN_TIMEOUT_MS: '5000' };
       let ready = false;
       const { child, exited } = run(['--import', '@lookout/agent/register', '--input-type=module', '-e', script], env, 20_000, (out) => (ready ||= out.includes('ready')));
-      await waitFor('the app to record its events', () => ready, 15_000);
+      await eventually('the app to record its events', () => ready, 15_000);
       assert.equal(server.requests.length, 0, 'nothing sent before SIGTERM: the interval is a minute');
       child.kill('SIGTERM');
       const result = await exited;

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import pg from 'pg';
-import { OtlpReceiver, type ReceivedMetric, type ReceivedSpan } from './fixtures/otlp-receiver.js';
-import { spawnApp, type RunningApp } from './fixtures/spawn-app.js';
+import { OtlpReceiver, type ReceivedMetric, type ReceivedSpan, type RunningApp } from '@lookout/testkit';
+import { spawnApp } from './fixtures/spawn-app.js';
 
 const DATABASE_URL = new URL(process.env.LOOKOUT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
 const DB = {

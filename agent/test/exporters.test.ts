@@ -7,35 +7,15 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OtlpHttpReceiver, type Encoding } from './fixtures/otlp-http-receiver.js';
-import { OtlpReceiver, type ReceivedTelemetry, type SignalName } from './fixtures/otlp-receiver.js';
-import { AGENT_DIR, spawnApp, type RunningApp } from './fixtures/spawn-app.js';
+import { type Encoding, eventually, freePort, OtlpHttpReceiver, OtlpReceiver, type ReceivedTelemetry, type RunningApp, type SignalName } from '@lookout/testkit';
+import { AGENT_DIR, spawnApp } from './fixtures/spawn-app.js';
 
 const SIGNALS: SignalName[] = ['traces', 'metrics', 'logs'];
 /** A self-signed certificate for localhost and 127.0.0.1, made for these tests (openssl req -x509 … -days 36500). */
 const TLS_DIR = join(AGENT_DIR, 'test/fixtures/tls');
-
-/** A port free right now, for servers that cannot be told to pick one (Prometheus, the agent's /metrics). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** One request that makes a server span, a log record (the route logs "said hello") and a duration point. */
 async function hello(app: RunningApp, name: string): Promise<void> {

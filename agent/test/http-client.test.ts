@@ -10,10 +10,10 @@ import { context, propagation, ROOT_CONTEXT, trace, TraceFlags } from '@opentele
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { type Attributes, OtlpReceiver, type ReceivedSpan, type RunningApp } from '@lookout/testkit';
 import { HttpClientInstrumentation } from '../src/http-client.js';
 import { UndiciClientInstrumentation } from '../src/undici-client.js';
-import { OtlpReceiver, type Attributes, type ReceivedSpan } from './fixtures/otlp-receiver.js';
-import { spawnApp, type RunningApp } from './fixtures/spawn-app.js';
+import { spawnApp } from './fixtures/spawn-app.js';
 
 type Client = 'http' | 'fetch';
 type Mode = 'ours' | 'upstream' | 'bare';

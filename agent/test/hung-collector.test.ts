@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { OtlpReceiver } from './fixtures/otlp-receiver.js';
-import { spawnApp, type RunningApp } from './fixtures/spawn-app.js';
+import { OtlpReceiver, type RunningApp } from '@lookout/testkit';
+import { spawnApp } from './fixtures/spawn-app.js';
 
 const BOUND_MS = 1000;
 // Exit must come within the bound plus this (process teardown, a loaded 2-core machine).

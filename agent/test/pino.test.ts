@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SeverityNumber } from '@opentelemetry/api';
+import { OtlpReceiver, type ReceivedLog, type ReceivedSpan, type RunningApp } from '@lookout/testkit';
 import { loadConfig } from '../src/config.js';
 import { planInstrumentations } from '../src/instrumentations.js';
 import { severityOf } from '../src/pino.js';
-import { OtlpReceiver, type ReceivedLog, type ReceivedSpan } from './fixtures/otlp-receiver.js';
-import { APPS_DIR, spawnApp, type RunningApp } from './fixtures/spawn-app.js';
+import { APPS_DIR, spawnApp } from './fixtures/spawn-app.js';
 
 // What pino-lines.cjs logs: these must survive redaction as they are.
 const ORDER_ID = '6f1c2a9e-4b7d-4c3e-9a51-2d8f0b7e6c14';

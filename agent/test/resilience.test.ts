@@ -1,6 +1,6 @@
 // The agent never harms its host: a dead collector, signals, crashes and OTEL_SDK_DISABLED.
 import assert from 'node:assert/strict';
-import { OtlpReceiver } from './fixtures/otlp-receiver.js';
+import { OtlpReceiver } from '@lookout/testkit';
 import { spawnApp } from './fixtures/spawn-app.js';
 
 describe('the agent under faults and at exit', function () {

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { OtlpReceiver, type ReceivedSpan, type RunningApp } from '@lookout/testkit';
 import { loadConfig } from '../src/config.js';
-import { OtlpReceiver, type ReceivedSpan } from './fixtures/otlp-receiver.js';
-import { spawnApp, type RunningApp } from './fixtures/spawn-app.js';
+import { spawnApp } from './fixtures/spawn-app.js';
 
 const APP = 'headers-app.mjs';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -6,8 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { OtlpReceiver, type ReceivedPoint, type ReceivedSpan } from './fixtures/otlp-receiver.js';
-import { spawnApp, type RunningApp } from './fixtures/spawn-app.js';
+import { OtlpReceiver, type ReceivedPoint, type ReceivedSpan, type RunningApp } from '@lookout/testkit';
+import { spawnApp } from './fixtures/spawn-app.js';
 
 describe('routes and answered exceptions from web frameworks', function () {
   this.timeout(60_000);

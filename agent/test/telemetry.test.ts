@@ -1,8 +1,8 @@
 // What a service gets from `--import @lookout/agent/register`, asserted from what a real OTLP/gRPC
 // receiver decoded: spans, metrics and log records, across an ESM (Koa) and a CommonJS (http) app.
 import assert from 'node:assert/strict';
-import { OtlpReceiver, type ReceivedSpan } from './fixtures/otlp-receiver.js';
-import { spawnApp, type RunningApp } from './fixtures/spawn-app.js';
+import { OtlpReceiver, type ReceivedSpan, type RunningApp } from '@lookout/testkit';
+import { spawnApp } from './fixtures/spawn-app.js';
 
 const DATABASE_URL = process.env.LOOKOUT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 

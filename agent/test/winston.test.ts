@@ -2,8 +2,8 @@
 // and request, and sent as an OTLP log record exactly as upstream's instrumentation would send it
 // (LOOKOUT_UPSTREAM_INSTRUMENTATIONS=winston), while the app's own lines stay what they were.
 import assert from 'node:assert/strict';
-import { OtlpReceiver, type ReceivedLog } from './fixtures/otlp-receiver.js';
-import { AGENT_DIR, APPS_DIR, spawnApp, spawnNode, type RunningApp } from './fixtures/spawn-app.js';
+import { OtlpReceiver, type ReceivedLog, type RunningApp, spawnNode } from '@lookout/testkit';
+import { AGENT_DIR, APPS_DIR, spawnApp } from './fixtures/spawn-app.js';
 
 describe("an app's own winston logger", function () {
   this.timeout(60_000);

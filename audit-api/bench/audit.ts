@@ -13,15 +13,13 @@ import { cpus, totalmem } from 'node:os';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { PassThrough } from 'node:stream';
-import { createLogger } from '@lookout/agent';
+import { BATCH_PATH, createLogger, uuidv7 } from '@lookout/agent';
+import { createTestDatabase, JWT_SECRET, token } from '@lookout/testkit';
 import { loadConfig } from '../src/config.js';
 import { startService, type AuditService } from '../src/service.js';
 import { CursorCodec } from '../src/store/cursor.js';
 import { describeFilters, parseFilters } from '../src/domain/filters.js';
-import { uuidv7 } from '../src/domain/ids.js';
-import { createTestDatabase } from '../test/fixtures/database.js';
-import { SseReader } from '../test/fixtures/http.js';
-import { JWT_SECRET, token } from '../test/fixtures/tokens.js';
+import { SseReader } from '../test/fixtures/sse-reader.js';
 
 const ROUNDS = Number(process.env.BENCH_AUDIT_ROUNDS ?? 3);
 const INGEST_ROWS = Number(process.env.BENCH_AUDIT_INGEST_ROWS ?? 100_000);
@@ -90,7 +88,7 @@ async function postBatches(base: string, jwt: string, events: Record<string, unk
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < batches.length) {
         const batch = batches[next++]!;
-        const res = await fetch(`${base}/api/v1/activity/batch`, { method: 'POST', headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, body: JSON.stringify({ events: batch }) });
+        const res = await fetch(`${base}${BATCH_PATH}`, { method: 'POST', headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, body: JSON.stringify({ events: batch }) });
         if (res.status !== 201) throw new Error(`batch answered ${res.status}: ${await res.text()}`);
         await res.arrayBuffer();
       }

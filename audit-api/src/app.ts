@@ -1,6 +1,7 @@
 // createApp(deps): the Koa application, every middleware composed here in order, no I/O at import time.
 import type { ServerResponse } from 'node:http';
 import Router from '@koa/router';
+import { uuidv7 } from '@lookout/agent';
 import Koa, { type Context } from 'koa';
 import type { Knex } from 'knex';
 import type { Logger } from 'winston';
@@ -21,7 +22,6 @@ import type { EventStore } from './store/events.js';
 import type { StreamHub } from './stream/hub.js';
 import type { Notifier } from './stream/notifier.js';
 import { streamRoute } from './stream/route.js';
-import { uuidv7 } from './domain/ids.js';
 
 export interface AppDeps {
   config: AuditConfig;

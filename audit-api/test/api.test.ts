@@ -2,11 +2,9 @@
 // isolation, scopes, bad input, export.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'mocha';
+import { call, createTestDatabase, eventually, IP_HMAC_KEY, type TestDatabase, token } from '@lookout/testkit';
 import { hashIp } from '../src/domain/ip.js';
-import { call, eventually } from './fixtures/http.js';
-import { createTestDatabase, type TestDatabase } from './fixtures/database.js';
-import { IP_HMAC_KEY, startTestService, type TestService } from './fixtures/service.js';
-import { token } from './fixtures/tokens.js';
+import { startTestService, type TestService } from './fixtures/service.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
@@ -111,7 +109,7 @@ describe('audit API over HTTP (real PostgreSQL)', function () {
 
     it('records the write in a structured log line with activity_event_id', async () => {
       const res = await call(svc.url, 'POST', '/api/v1/activity', { token: writerA, body: event() });
-      const line = await eventually(() => svc.logLines.find((l) => l.activity_event_id === res.body.data.id), 5000, 'log line');
+      const line = await eventually('the log line', () => svc.logLines.find((l) => l.activity_event_id === res.body.data.id), 5000);
       assert.equal(line.message, 'activity recorded');
     });
   });
@@ -153,10 +151,10 @@ describe('audit API over HTTP (real PostgreSQL)', function () {
       const res = await call(svc.url, 'GET', '/api/v1/activity');
       assert.equal(res.status, 401);
       assert.equal(res.body.error.code, 'invalid_token');
-      const row = await eventually(async () => {
+      const row = await eventually('the rejection recorded', async () => {
         const { rows } = await svc.knex.raw(`select * from activity_events where tenant_id = '_system' and action = 'auth.token.rejected' and metadata->>'reason' = 'missing'`);
         return rows[0];
-      }, 5000, 'rejection recorded');
+      }, 5000);
       assert.equal(row.status, 'failure');
       assert.equal(row.ip_hash, hashIp(IP_HMAC_KEY, '127.0.0.1'));
       assert.equal(row.metadata.path, '/api/v1/activity');
@@ -172,10 +170,10 @@ describe('audit API over HTTP (real PostgreSQL)', function () {
       ] as const) {
         const res = await call(svc.url, 'GET', '/api/v1/activity', { token: bad });
         assert.equal(res.status, 401, reason);
-        await eventually(async () => {
+        await eventually(`the rejection ${reason} recorded`, async () => {
           const { rows } = await svc.knex.raw(`select 1 from activity_events where tenant_id = '_system' and metadata->>'reason' = ?`, [reason]);
           return rows[0];
-        }, 5000, `rejection ${reason} recorded`);
+        }, 5000);
       }
     });
 

@@ -8,10 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'mocha';
-import { call } from './fixtures/http.js';
-import { createTestDatabase, type TestDatabase } from './fixtures/database.js';
+import { call, createTestDatabase, type TestDatabase, token } from '@lookout/testkit';
 import { startTestService } from './fixtures/service.js';
-import { token } from './fixtures/tokens.js';
 
 const run = promisify(execFile);
 const SCRIPTS = fileURLToPath(new URL('../scripts/', import.meta.url));

@@ -3,17 +3,13 @@
 // is waited for, with health endpoints answering meanwhile.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'mocha';
-import { call, eventually } from './fixtures/http.js';
-import { createTestDatabase, SERVER_URL, type TestDatabase } from './fixtures/database.js';
+import { call, createTestDatabase, eventually, IP_HMAC_KEY, JWT_SECRET, SERVER_URL, type TestDatabase, token } from '@lookout/testkit';
 import { startTestService, type TestService } from './fixtures/service.js';
 import { TcpProxy } from './fixtures/tcp-proxy.js';
-import { token } from './fixtures/tokens.js';
 import { loadConfig } from '../src/config.js';
 import { startService } from '../src/service.js';
 import { createLogger } from '@lookout/agent';
 import { PassThrough } from 'node:stream';
-import { JWT_SECRET } from './fixtures/tokens.js';
-import { IP_HMAC_KEY } from './fixtures/service.js';
 
 const event = { action: 'auth.logout', status: 'success', actor: { type: 'user', id: 'f' }, metadata: {} };
 
@@ -59,11 +55,11 @@ describe('database faults (real PostgreSQL behind a proxy)', function () {
       assert.equal(deps.body.dependencies.database.status, 'down');
 
       await proxy.start();
-      await eventually(async () => ((await call(svc.url, 'POST', '/api/v1/activity', { token: writer, body: event })).status === 201 ? true : undefined), 15_000, 'writes recover');
+      await eventually('writes to recover', async () => (await call(svc.url, 'POST', '/api/v1/activity', { token: writer, body: event })).status === 201, 15_000);
       const list = await call(svc.url, 'GET', '/api/v1/activity', { token: writer });
       assert.equal(list.status, 200);
       assert.equal(list.body.data.length, 2, 'the write made while down was refused, not half-stored');
-      await eventually(async () => ((await call(svc.url, 'GET', '/health/dependencies')).status === 200 ? true : undefined), 15_000, 'LISTEN reconnects');
+      await eventually('LISTEN to reconnect', async () => (await call(svc.url, 'GET', '/health/dependencies')).status === 200, 15_000);
     } finally {
       await svc.stop();
     }

@@ -3,12 +3,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'mocha';
-import { OtlpReceiver } from '../../agent/test/fixtures/otlp-receiver.js';
-import { spawnNode } from '../../agent/test/fixtures/spawn-app.js';
-import { call } from './fixtures/http.js';
-import { createTestDatabase, type TestDatabase } from './fixtures/database.js';
-import { IP_HMAC_KEY } from './fixtures/service.js';
-import { JWT_SECRET, token } from './fixtures/tokens.js';
+import { call, createTestDatabase, IP_HMAC_KEY, JWT_SECRET, OtlpReceiver, spawnNode, type TestDatabase, token } from '@lookout/testkit';
 
 const AUDIT_DIR = fileURLToPath(new URL('../', import.meta.url));
 

@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import knexFactory, { type Knex } from 'knex';
 import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
+import { createTestDatabase, type TestDatabase } from '@lookout/testkit';
 import { runRetention } from '../src/jobs/retention.js';
 import type { NewEvent } from '../src/domain/activity-event.js';
 import { EventStore } from '../src/store/events.js';
 import { migrateLatest, migrationConfig } from '../src/store/migrations.js';
 import { listPartitions, Partitions } from '../src/store/partitions.js';
-import { createTestDatabase, type TestDatabase } from './fixtures/database.js';
 
 function newEvent(occurredAt: string, i = 0): NewEvent {
   return {

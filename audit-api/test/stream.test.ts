@@ -2,10 +2,9 @@
 // Last-Event-ID, tenant isolation, fan-out across two replicas through LISTEN/NOTIFY, slow consumers.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'mocha';
-import { call, SseReader } from './fixtures/http.js';
-import { createTestDatabase, type TestDatabase } from './fixtures/database.js';
+import { call, createTestDatabase, type TestDatabase, token } from '@lookout/testkit';
+import { SseReader } from './fixtures/sse-reader.js';
 import { startTestService, type TestService } from './fixtures/service.js';
-import { token } from './fixtures/tokens.js';
 
 const logout = (id: string) => ({ action: 'auth.logout', status: 'success', actor: { type: 'user', id }, metadata: {} });
 

@@ -6,11 +6,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'mocha';
-import { OtlpReceiver, type ReceivedSpan } from '../../agent/test/fixtures/otlp-receiver.js';
-import type { RunningApp } from '../../agent/test/fixtures/spawn-app.js';
-import { call, eventually } from '../../audit-api/test/fixtures/http.js';
-import { JWT_SECRET, token } from '../../audit-api/test/fixtures/tokens.js';
-import { EXAMPLES_DIR, freePort, PRELOAD, startExampleSystem, type ExampleSystem } from './fixtures/system.js';
+import { call, eventually, EXAMPLES_DIR, type ExampleSystem, freePort, JWT_SECRET, OtlpReceiver, PRELOAD, type ReceivedSpan, type RunningApp, startExampleSystem, token } from '@lookout/testkit';
 
 const API_KEY = 'demo-key-acme'; // tenant acme, user alice (config.ts DEMO_API_KEYS)
 
@@ -90,13 +86,13 @@ describe('the example services with the agent, the audit API and an OTLP receive
     // Audit: both events of the run are stored with the trace id and the request id.
     const reader = await token({ tenant: 'acme', scope: 'activity:read' });
     const events = await eventually(
+      'both audit events of the run',
       async () => {
         const page = await call(auditApi.url, 'GET', `/api/v1/activity?trace_id=${traceId}`, { token: reader });
         assert.equal(page.status, 200, JSON.stringify(page.body));
         return page.body.data.length === 2 ? (page.body.data as Array<Record<string, any>>) : undefined;
       },
       15_000,
-      'both audit events of the run',
     );
     const byAction = Object.fromEntries(events.map((e) => [e.action, e]));
     assert.deepEqual(Object.keys(byAction).sort(), ['workflow.run.completed', 'workflow.run.started']);
@@ -212,10 +208,10 @@ describe('the example services with the agent, the audit API and an OTLP receive
       const stored = await call(orphan.url, 'GET', `/runs/${runId}`, { headers: { 'x-tenant-id': 'acme' } });
       assert.deepEqual([stored.body.data.status, stored.body.data.error_code], ['failed', 'enqueue_failed']);
       const reader = await token({ tenant: 'acme', scope: 'activity:read' });
-      const failed = await eventually(async () => {
+      const failed = await eventually('the workflow.run.failed event', async () => {
         const page = await call(auditApi.url, 'GET', '/api/v1/activity?request_id=e2e-orphan&action=workflow.run.failed', { token: reader });
         return page.body.data[0] as Record<string, any> | undefined;
-      }, 15_000, 'the workflow.run.failed event');
+      }, 15_000);
       assert.deepEqual([failed.status, failed.metadata.error_code], ['failure', 'enqueue_failed']);
     } finally {
       assert.deepEqual(await orphan.stop(), { code: 0, signal: null });

@@ -3,11 +3,7 @@
 // in the same { "error": { "code", "message" } } envelope.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'mocha';
-import { OtlpReceiver } from '../../agent/test/fixtures/otlp-receiver.js';
-import type { RunningApp } from '../../agent/test/fixtures/spawn-app.js';
-import { call, type Reply } from '../../audit-api/test/fixtures/http.js';
-import { token } from '../../audit-api/test/fixtures/tokens.js';
-import { startExampleSystem, type ExampleSystem } from './fixtures/system.js';
+import { call, type ExampleSystem, OtlpReceiver, type Reply, type RunningApp, startExampleSystem, token } from '@lookout/testkit';
 
 interface Service {
   name: string;

@@ -1,5 +1,5 @@
-// The two images docker-compose.yml builds from this repository, without Docker: each Dockerfile's steps
-// are replayed (COPY from the repository, RUN with this machine's Node and npm: npm ci, the build, the
+// The two images docker-compose.yml builds from this repository (one Dockerfile, its WORKSPACE build argument
+// naming the service's workspace), without Docker: the Dockerfile's steps for each are replayed (COPY from the repository, RUN with this machine's Node and npm: npm ci, the build, the
 // prune), then every compose service of that image is started from the pruned tree with the image's
 // ENTRYPOINT and the service's compose `command`. This catches a file the Dockerfile forgets to copy, a
 // dependency the prune removes, and an entry point that does not exist.
@@ -11,10 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'mocha';
-import { spawnNode, type RunningApp } from '../../agent/test/fixtures/spawn-app.js';
-import { createTestDatabase, type TestDatabase } from '../../audit-api/test/fixtures/database.js';
-import { IP_HMAC_KEY } from '../../audit-api/test/fixtures/service.js';
-import { JWT_SECRET } from '../../audit-api/test/fixtures/tokens.js';
+import { createTestDatabase, IP_HMAC_KEY, JWT_SECRET, type RunningApp, spawnNode, type TestDatabase } from '@lookout/testkit';
 import { replayDockerfile, type ReplayedImage } from './fixtures/dockerfile.js';
 import { loadYaml } from './fixtures/repo.js';
 
@@ -49,7 +46,12 @@ describe('the images built from this repository (Dockerfile steps replayed witho
 
   before(function () {
     this.timeout(900_000);
-    for (const dockerfile of ['examples/Dockerfile', 'audit-api/Dockerfile']) images[dockerfile] = replayDockerfile(dockerfile);
+    // Each compose service that builds an image, built as compose would: its Dockerfile, its build arguments.
+    for (const service of Object.values(compose()).filter((s) => s.build)) {
+      const { dockerfile = 'Dockerfile', args } = service.build as { dockerfile?: string; args: { WORKSPACE: string } };
+      images[args.WORKSPACE] = replayDockerfile(dockerfile, { buildArgs: args });
+    }
+    assert.deepEqual(Object.keys(images).sort(), ['audit-api', 'examples']);
   });
 
   after(async () => {
@@ -65,7 +67,7 @@ describe('the images built from this repository (Dockerfile steps replayed witho
   };
 
   it('examples image: keeps no sources or dev dependencies, and preloads the agent', () => {
-    const image = images['examples/Dockerfile']!;
+    const image = images.examples!;
     assert.deepEqual(image.entrypoint, ['node', '--import', '@lookout/agent/register']);
     assert.ok(existsSync(join(image.cwd, 'dist/src/gateway.js')));
     for (const gone of ['examples/src', 'agent/src', 'node_modules/typescript', 'node_modules/mocha']) {
@@ -74,7 +76,7 @@ describe('the images built from this repository (Dockerfile steps replayed witho
   });
 
   it('examples image: the gateway, worker and alert webhook start with their compose commands and answer /health/ready', async () => {
-    const image = images['examples/Dockerfile']!;
+    const image = images.examples!;
     for (const service of ['gateway', 'worker', 'alert-webhook']) {
       const app = await start(image, service, {});
       running.push(app);
@@ -83,7 +85,7 @@ describe('the images built from this repository (Dockerfile steps replayed witho
   });
 
   it('examples image: the runs service applies its migrations, and the traffic generator reaches it', async () => {
-    const image = images['examples/Dockerfile']!;
+    const image = images.examples!;
     const runs = await start(image, 'runs', { DATABASE_URL: (await database()).url, FAULT_INJECTION: compose().runs.environment.FAULT_INJECTION });
     running.push(runs);
     await runs.waitForLine((l) => l.message === 'migrations applied');
@@ -98,7 +100,7 @@ describe('the images built from this repository (Dockerfile steps replayed witho
   });
 
   it('audit-api image: starts with its command, applies migrations and answers /health/ready', async () => {
-    const image = images['audit-api/Dockerfile']!;
+    const image = images['audit-api']!;
     assert.deepEqual(commandOf(image, 'audit-api'), ['node', '--import', '@lookout/agent/register', 'dist/src/main.js']);
     assert.ok(!existsSync(join(image.root, 'app/audit-api/src')));
     const api = await start(image, 'audit-api', {

@@ -3,8 +3,9 @@
 // as docs/metrics.md lists them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
-import type { ReceivedMetric } from '../../agent/test/fixtures/otlp-receiver.js';
-import { prometheusLabel, prometheusName } from './fixtures/otlp-to-prometheus.js';
+import { prometheusLabelName } from '@lookout/agent';
+import type { ReceivedMetric } from '@lookout/testkit';
+import { prometheusName } from './fixtures/otlp-to-prometheus.js';
 
 type Kind = 'gauge' | 'counter' | 'updown' | 'histogram';
 const metric = (name: string, unit: string, kind: Kind): Pick<ReceivedMetric, 'name' | 'unit' | 'type' | 'monotonic'> => ({
@@ -51,9 +52,9 @@ describe('the OTLP → Prometheus bridge', () => {
   }
 
   it('names labels as Prometheus does', () => {
-    assert.equal(prometheusLabel('http.response.status_code'), 'http_response_status_code');
-    assert.equal(prometheusLabel('2xx'), 'key_2xx');
-    assert.equal(prometheusLabel('_private'), 'key_private');
-    assert.equal(prometheusLabel('__reserved'), '__reserved');
+    assert.equal(prometheusLabelName('http.response.status_code'), 'http_response_status_code');
+    assert.equal(prometheusLabelName('2xx'), 'key_2xx');
+    assert.equal(prometheusLabelName('_private'), 'key_private');
+    assert.equal(prometheusLabelName('__reserved'), '__reserved');
   });
 });

@@ -96,7 +96,7 @@ describe('the example services in docker-compose.yml', () => {
     // Exactly one service builds the image (parallel builds of one tag collide); the rest never pull it.
     const builders = examples().filter(([, service]) => service.build);
     assert.deepEqual(builders.map(([name]) => name), ['runs']);
-    assert.equal(builders[0]![1].build.dockerfile, 'examples/Dockerfile');
+    assert.deepEqual(builders[0]![1].build, { context: '.', args: { WORKSPACE: 'examples' } });
     for (const [name, service] of examples()) assert.equal(service.pull_policy, service.build ? 'build' : 'never', name);
     for (const [name, service] of examples()) {
       const entry = /^dist\/src\/([\w-]+)\.js$/.exec(service.command[0])?.[1];
@@ -106,7 +106,7 @@ describe('the example services in docker-compose.yml', () => {
   });
 
   it('preloads the agent in every example service and exports to the Collector over OTLP/gRPC', () => {
-    const dockerfile = readFileSync(path('examples/Dockerfile'), 'utf8');
+    const dockerfile = readFileSync(path('Dockerfile'), 'utf8');
     assert.match(dockerfile, /^ENTRYPOINT \["node", "--import", "@lookout\/agent\/register"\]$/m);
     const grpcPort = hostPort(loadYaml('collector/config.yaml').receivers.otlp.protocols.grpc.endpoint).split(':')[1];
     for (const [name, service] of [...examples(), ['audit-api', services()['audit-api']] as const]) {

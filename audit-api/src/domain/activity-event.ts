@@ -1,4 +1,5 @@
 // The activity event as the API returns it, as stored, and as it arrives to be stored.
+import type { EventStatus } from '@lookout/agent';
 
 /** An event as the API returns it. */
 export interface ActivityEvent {
@@ -7,7 +8,7 @@ export interface ActivityEvent {
   occurred_at: string;
   received_at: string;
   action: string;
-  status: 'success' | 'failure';
+  status: EventStatus;
   actor: { type: string; id: string; display: string | null };
   object: { type: string; id: string } | null;
   request_id: string | null;
@@ -28,7 +29,7 @@ export interface NewEvent {
   id: string;
   occurred_at: Date;
   action: string;
-  status: 'success' | 'failure';
+  status: EventStatus;
   actor: { type: string; id: string; display?: string | undefined };
   object?: { type: string; id: string } | undefined;
   request_id?: string | undefined;

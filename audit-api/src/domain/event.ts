@@ -1,18 +1,17 @@
 // Parses an activity event body (or a batch of them) into a validated, scrubbed input: 4xx naming the field on anything wrong.
 import { Ajv, type ErrorObject } from 'ajv';
 import formats from 'ajv-formats';
-import { REQUEST_ID_PATTERN } from '@lookout/agent';
+import { ACTOR_TYPES, EVENT_STATUSES, MAX_BATCH, REQUEST_ID_PATTERN, type EventStatus } from '@lookout/agent';
 import { ApiError } from './errors.js';
 import { scrubIdentity, scrubMetadata, scrubText } from './scrub.js';
 import { closedFields, explainSchemaError, TIMESTAMP_SCHEMA, validateMetadata } from './taxonomy.js';
 
-export const MAX_BATCH = 1000;
 export const MAX_METADATA_BYTES = 8192;
 
 export interface ActivityEventInput {
   id?: string;
   action: string;
-  status: 'success' | 'failure';
+  status: EventStatus;
   occurred_at?: string;
   actor: { type: string; id: string; display?: string };
   object?: { type: string; id: string };
@@ -35,14 +34,14 @@ const EVENT_SCHEMA = {
       description: 'a UUID such as 01890a5d-ac96-774b-bcce-b302099a8058',
     },
     action: { type: 'string', minLength: 1, maxLength: 100 },
-    status: { type: 'string', enum: ['success', 'failure'] },
+    status: { type: 'string', enum: [...EVENT_STATUSES] },
     occurred_at: TIMESTAMP_SCHEMA,
     actor: {
       type: 'object',
       required: ['type', 'id'],
       additionalProperties: false,
       properties: {
-        type: { type: 'string', enum: ['user', 'service', 'system', 'api_key'] },
+        type: { type: 'string', enum: [...ACTOR_TYPES] },
         id: { type: 'string', minLength: 1, maxLength: 256 },
         display: { type: 'string', maxLength: 256 },
       },
@@ -140,7 +139,7 @@ export function parseBatch(body: unknown): ActivityEventInput[] {
   const events = (body as { events?: unknown }).events;
   if (events === undefined) throw new ApiError(400, 'missing_field', 'events is required: { "events": [ … ] }', 'events');
   if (!Array.isArray(events)) throw new ApiError(400, 'invalid_field', 'events must be an array of events', 'events');
-  if (events.length === 0) throw new ApiError(400, 'invalid_field', 'events is empty; send 1 to 1000 events', 'events');
+  if (events.length === 0) throw new ApiError(400, 'invalid_field', `events is empty; send 1 to ${MAX_BATCH} events`, 'events');
   // Checked before any event is parsed, so an oversized batch costs no validation.
   if (events.length > MAX_BATCH) {
     throw new ApiError(413, 'batch_too_large', `a batch holds at most ${MAX_BATCH} events; this one has ${events.length}; split it`, 'events');

@@ -1,5 +1,6 @@
 // Query filters shared by list, stream and export: parsed once from the query string (400 naming the
 // parameter on anything unknown or malformed), then applied as SQL (store) or as a predicate (stream).
+import { EVENT_STATUSES, type EventStatus } from '@lookout/agent';
 import { ApiError } from './errors.js';
 import { ACTION_PREFIXES, isKnownAction } from './taxonomy.js';
 
@@ -13,7 +14,7 @@ export interface ActivityFilters {
   object_id?: string;
   request_id?: string;
   trace_id?: string;
-  status?: 'success' | 'failure';
+  status?: EventStatus;
 }
 
 const TEXT_FILTERS = ['actor_id', 'object_type', 'object_id', 'request_id'] as const;
@@ -60,7 +61,7 @@ export function parseFilters(query: Query, extra: readonly string[] = []): Activ
   }
   const status = single(query, 'status');
   if (status !== undefined) {
-    if (status !== 'success' && status !== 'failure') throw new ApiError(400, 'invalid_filter', '"status" must be success or failure', 'status');
+    if (!isEventStatus(status)) throw new ApiError(400, 'invalid_filter', `"status" must be ${EVENT_STATUSES.join(' or ')}`, 'status');
     filters.status = status;
   }
   return filters;
@@ -130,4 +131,8 @@ export function matches(filters: ActivityFilters, event: FilterableEvent): boole
   if (filters.trace_id !== undefined && event.trace_id !== filters.trace_id) return false;
   if (filters.status !== undefined && event.status !== filters.status) return false;
   return true;
+}
+
+function isEventStatus(value: string): value is EventStatus {
+  return (EVENT_STATUSES as readonly string[]).includes(value);
 }

@@ -2,11 +2,11 @@
 // (the same filters streamed as JSON Lines or CSV; the export is itself recorded before any row leaves).
 import { Readable } from 'node:stream';
 import Router from '@koa/router';
+import { uuidv7 } from '@lookout/agent';
 import type { Context, Middleware } from 'koa';
 import type { ActivityEvent, NewEvent } from '../domain/activity-event.js';
 import { ApiError } from '../domain/errors.js';
 import { describeFilters, parseFilters, parseLimit, single, type ActivityFilters } from '../domain/filters.js';
-import { uuidv7 } from '../domain/ids.js';
 import type { CursorCodec } from '../store/cursor.js';
 import type { EventStore } from '../store/events.js';
 import type { Notifier } from '../stream/notifier.js';

@@ -2,10 +2,9 @@
 // (from the verified token), the hashed client address, the user agent, and the trace and request ids
 // when the body has none.
 import type { Context } from 'koa';
-import { currentRequestId } from '@lookout/agent';
+import { currentRequestId, uuidv7 } from '@lookout/agent';
 import { ApiError } from '../domain/errors.js';
 import type { ActivityEventInput } from '../domain/event.js';
-import { uuidv7 } from '../domain/ids.js';
 import { hashIp } from '../domain/ip.js';
 import { scrubText } from '../domain/scrub.js';
 import type { NewEvent } from '../domain/activity-event.js';

@@ -3,6 +3,7 @@
 // the event's index in the field path, and nothing of it is stored.
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
+import { MAX_BATCH_BODY_BYTES, MAX_EVENT_BODY_BYTES } from '@lookout/agent';
 import type { Context, Middleware } from 'koa';
 import type { Logger } from 'winston';
 import type { NewEvent } from '../domain/activity-event.js';
@@ -26,9 +27,8 @@ export interface WriteDeps {
 
 export function writeRoutes(deps: WriteDeps, requireWrite: Middleware): Router {
   const router = new Router({ prefix: '/v1/activity' });
-  // One event with 8 KiB of metadata fits in 64 KiB; a full batch of them in 12 MiB.
-  const single = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' });
-  const batch = bodyParser({ enableTypes: ['json'], jsonLimit: '12mb', encoding: 'utf-8' });
+  const single = bodyParser({ enableTypes: ['json'], jsonLimit: MAX_EVENT_BODY_BYTES, encoding: 'utf-8' });
+  const batch = bodyParser({ enableTypes: ['json'], jsonLimit: MAX_BATCH_BODY_BYTES, encoding: 'utf-8' });
 
   router.post('/', requireWrite, measured(deps), requireJson, single, async (ctx) => {
     const event = requestEvent(ctx, parseEvent(ctx.request.body), deps.options);

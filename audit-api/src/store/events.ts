@@ -1,5 +1,6 @@
 // The activity_events repository: idempotent batch insert, keyset pages and replay by insertion order.
 import type { Knex } from 'knex';
+import type { EventStatus } from '@lookout/agent';
 import type { NewEvent, StoredEvent } from '../domain/activity-event.js';
 import type { ActivityFilters } from '../domain/filters.js';
 import type { CursorPosition } from './cursor.js';
@@ -13,7 +14,7 @@ export interface EventRow {
   received_at: string;
   seq: string;
   action: string;
-  status: 'success' | 'failure';
+  status: EventStatus;
   actor_type: string;
   actor_id: string;
   actor_display: string | null;

@@ -1,6 +1,7 @@
 // Event parsing: parseEvent and parseBatch, and the errors they answer with.
 import assert from 'node:assert/strict';
-import { MAX_BATCH, MAX_METADATA_BYTES, parseBatch, parseEvent } from '../../src/domain/event.js';
+import { MAX_BATCH } from '@lookout/agent';
+import { MAX_METADATA_BYTES, parseBatch, parseEvent } from '../../src/domain/event.js';
 import { event, rejects } from './fixtures.js';
 
 describe('parseEvent', () => {

@@ -1,0 +1,21 @@
+// What tests, benchmarks and the demo share: OTLP receivers, process spawning, the example system,
+// the audit API's test secrets and tokens, fresh databases, HTTP calls, polling and free ports.
+export { eventually } from './eventually.js';
+export { startExampleSystem, EXAMPLES_DIR, PRELOAD, type ExampleSystem } from './example-system.js';
+export { freePort } from './free-port.js';
+export { call, type Reply } from './http.js';
+export { createTestDatabase, SERVER_URL, type TestDatabase } from './database.js';
+export { OtlpHttpReceiver, type Encoding, type ReceivedRequest } from './otlp-http-receiver.js';
+export {
+  OtlpReceiver,
+  ReceivedTelemetry,
+  type Attributes,
+  type ReceivedLog,
+  type ReceivedMetric,
+  type ReceivedPoint,
+  type ReceivedSpan,
+  type ReceiverOptions,
+  type SignalName,
+} from './otlp-receiver.js';
+export { spawnNode, type RunningApp, type SpawnNodeOptions } from './spawn-node.js';
+export { IP_HMAC_KEY, JWT_SECRET, token, type TokenOptions } from './tokens.js';
