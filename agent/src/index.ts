@@ -19,4 +19,3 @@ export { serviceInstruments, PROCESSING_BUCKETS_SECONDS, type PoolStats, type Se
 export { currentRequestId, withRequestId, REQUEST_ID_HEADER, REQUEST_ID_PATTERN } from './request-id.js';
 export { createRedactionPolicy, redactionPolicy, REDACTED, type RedactionPolicy } from './redact.js';
 export { bodyParserError, HttpError, HTTP_ERROR_STATUS, unansweredError, type CommonErrorCode } from './http-errors.js';
-export { prometheusLabelName, prometheusMetricName, type PrometheusMetricKind, type PrometheusMetricName } from './prometheus-name.js';

@@ -1,7 +1,7 @@
 // The names Prometheus gives OTLP metrics and attributes on ingestion (translation strategy
 // UnderscoreEscapingWithSuffixes, its default), ported from prometheus/otlptranslator (normalizeName,
-// buildUnitSuffixes, NormalizeLabel). One source for the agent's /metrics endpoint (prometheus-reader.ts) and
-// for the stack's tests, which check it against otlptranslator's own examples.
+// buildUnitSuffixes, NormalizeLabel), for the agent's /metrics endpoint (prometheus-reader.ts); checked against
+// otlptranslator's own examples in agent/test/prometheus-name.test.ts.
 //   names   split into tokens on anything but [a-zA-Z0-9:]; the unit's words added unless the name has them
 //           (s → seconds, By → bytes, `/s` → per_second, `{annotations}` → nothing); `total` on counters and
 //           `ratio` on gauges of unit 1, moved to the end; a leading digit gets `_`

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Encoding, eventually, freePort, OtlpHttpReceiver, OtlpReceiver, type ReceivedTelemetry, type RunningApp, type SignalName } from '@lookout/testkit';
+import { type Encoding, eventually, freePort, OtlpHttpReceiver, OtlpReceiver, type ReceivedTelemetry, type RunningApp, type SignalName, stackBinary } from '@lookout/testkit';
 import { AGENT_DIR, spawnApp } from './fixtures/spawn-app.js';
 
 const SIGNALS: SignalName[] = ['traces', 'metrics', 'logs'];
@@ -253,15 +253,14 @@ describe('OTEL_METRICS_EXPORTER=prometheus (scraped by the real Prometheus binar
     // JSON is YAML: a 1 s scrape of the agent's endpoint.
     const config = { global: { scrape_interval: '1s' }, scrape_configs: [{ job_name: 'agent', static_configs: [{ targets: [`127.0.0.1:${metricsPort}`] }] }] };
     writeFileSync(join(scratch, 'prometheus.yml'), JSON.stringify(config));
-    prometheus = spawn('prometheus', [`--config.file=${join(scratch, 'prometheus.yml')}`, `--storage.tsdb.path=${join(scratch, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], {
+    prometheus = spawn(stackBinary('prometheus'), [`--config.file=${join(scratch, 'prometheus.yml')}`, `--storage.tsdb.path=${join(scratch, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     prometheus.stdout!.on('data', (chunk) => (output += chunk));
     prometheus.stderr!.on('data', (chunk) => (output += chunk));
-    prometheus.on('error', (err) => (output += `${err} (is Debian's prometheus installed? scripts/ensure-prometheus-tools.sh)`));
+    prometheus.on('error', (err) => (output += `${err} (built by scripts/build-stack.sh)`));
 
     const query = encodeURIComponent('http_server_request_duration_seconds_bucket{job="agent", http_route="/hello/:name", le="+Inf"}');
-    // Prometheus 2.42 takes about 6 s to its first scrape.
     const series = await eventually(
       'the histogram in Prometheus',
       async () => {

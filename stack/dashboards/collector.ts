@@ -14,10 +14,10 @@ const SIGNALS = [
 
 const refIds = ['A', 'B', 'C'] as const;
 
-// One query per signal: `otelcol_<prefix>_<signal>_total`, summed by `by`.
+// One query per signal: `otelcol_<prefix>_<signal>` (the Collector exposes its counters without `_total`), summed by `by`.
 function perSignal(prefix: string, by: string): PromQuery[] {
   return SIGNALS.map(({ suffix, legend }, i) =>
-    prom(refIds[i]!, `sum by (${by}) (rate(otelcol_${prefix}_${suffix}_total[$__rate_interval]))`, `{{${by}}} ${legend}`),
+    prom(refIds[i]!, `sum by (${by}) (rate(otelcol_${prefix}_${suffix}[$__rate_interval]))`, `{{${by}}} ${legend}`),
   );
 }
 

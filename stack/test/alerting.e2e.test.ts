@@ -1,16 +1,13 @@
-// A page end to end on loopback, with real Prometheus and Alertmanager processes running our rules and our
-// Alertmanager routing tree: the example services (gateway → runs → worker, agent preloaded) carry load from
-// the traffic generator, `traffic inject errors` drives the runs service into a 5xx spike, the error-ratio
-// rule fires, Alertmanager routes the page, and receivers in this test check route, labels and annotations.
-//
-// The hop this bridges: in the stack, the Collector pushes the agent's OTLP metrics to Prometheus's native
-// OTLP endpoint. There is no Collector binary here, and Debian's Prometheus (2.42) has no OTLP receiver, so
-// the services export to a real OTLP/gRPC receiver in this test, and a scrape endpoint serves what it
-// received under the names and labels Prometheus's OTLP translation gives them (fixtures/otlp-to-prometheus.ts,
-// with the resource attributes prometheus.yml promotes). What is changed from the committed files, and why:
-// intervals of 1 s so the test takes seconds; the rules' `for:` set to 0 s (the promtool unit tests cover the
-// durations); the PagerDuty and Slack receivers' integrations replaced by webhooks to this test, keeping
-// their names and the routing tree.
+// A page end to end on loopback, through the stack's real programs built from their Go modules: the example
+// services (gateway → runs → worker, agent preloaded) export OTLP to the Collector (collector/config.yaml),
+// which pushes metrics to Prometheus's native OTLP endpoint (prometheus/prometheus.yml, its promoted resource
+// attributes); Prometheus runs our rules and sends to Alertmanager (alertmanager/alertmanager.yml, our
+// templates). The traffic generator carries load, `traffic inject errors` drives the runs service into a 5xx
+// spike, the error-ratio rule fires, Alertmanager routes the page, and receivers in this test check route,
+// labels and annotations. What is changed from the committed files, and why: evaluation and scrape intervals of
+// 1 s so the test takes seconds; the rules' `for:` set to 0 s (the promtool unit tests cover the durations);
+// the PagerDuty and Slack receivers' integrations replaced by webhooks to this test, keeping their names and
+// the routing tree. Addresses and paths are rendered for loopback (testkit's startStack).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,9 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import YAML from 'yaml';
-import { eventually, type ExampleSystem, freePort, OtlpReceiver, PRELOAD, startExampleSystem } from '@lookout/testkit';
-import { toExposition } from './fixtures/otlp-to-prometheus.js';
-import { loadYaml, metricsCatalogue, path, ruleFiles } from './fixtures/repo.js';
+import { eventually, type ExampleSystem, PRELOAD, type RunningStack, startExampleSystem, startStack, stackVersions } from '@lookout/testkit';
+import { loadYaml, metricsCatalogue, path, queries, ruleFiles } from './fixtures/repo.js';
 
 interface Notification {
   path: string;
@@ -44,31 +40,23 @@ function startProcess(command: string, args: string[], options: { cwd?: string; 
   return { child, output: () => output };
 }
 
-describe('a page end to end (the example services, real Prometheus 2.42 and Alertmanager 0.25 on loopback)', function () {
+const versions = stackVersions();
+
+describe(`a page end to end (the example services, the Collector ${versions.COLLECTOR_VERSION}, Prometheus ${versions.PROMETHEUS_VERSION} and Alertmanager ${versions.ALERTMANAGER_VERSION} on loopback)`, function () {
   this.timeout(120_000);
-  const otlp = new OtlpReceiver();
-  const promoted = loadYaml('prometheus/prometheus.yml').otlp.promote_resource_attributes as string[];
   let system: ExampleSystem;
+  let stack: RunningStack;
   let traffic: ReturnType<typeof startProcess>;
   const notifications: Notification[] = [];
   let scratch: string;
   let receiver: Server;
-  let prometheus: ReturnType<typeof startProcess>;
-  let alertmanager: ReturnType<typeof startProcess>;
   let promUrl: string;
   let amUrl: string;
 
   before(async function () {
     this.timeout(180_000);
     scratch = mkdtempSync(join(tmpdir(), 'lookout-page-'));
-    await otlp.start();
-    system = await startExampleSystem({ otlpEndpoint: otlp.endpoint });
     receiver = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        res.setHeader('content-type', 'text/plain; version=0.0.4');
-        res.end(toExposition(otlp.metrics, promoted));
-        return;
-      }
       let body = '';
       req.on('data', (chunk) => (body += chunk));
       req.on('end', () => {
@@ -76,32 +64,9 @@ describe('a page end to end (the example services, real Prometheus 2.42 and Aler
         res.end();
       });
     });
-    const receiverPort = await listen(receiver);
-    const base = `http://127.0.0.1:${receiverPort}`;
-    const amPort = await freePort();
-    const promPort = await freePort();
-    amUrl = `http://127.0.0.1:${amPort}`;
-    promUrl = `http://127.0.0.1:${promPort}`;
+    const base = `http://127.0.0.1:${await listen(receiver)}`;
 
-    // Alertmanager: the committed routing tree, short waits, integrations pointed at this test.
-    const am = loadYaml('alertmanager/alertmanager.yml');
-    am.templates = [path('alertmanager/templates/*.tmpl')];
-    am.route.group_wait = '1s';
-    am.route.group_interval = '1s';
-    for (const r of am.receivers) {
-      const integrations = Object.keys(r).filter((k) => k.endsWith('_configs'));
-      for (const key of integrations) delete r[key];
-      r.webhook_configs = [{ url: `${base}/${r.name}`, send_resolved: false }];
-    }
-    writeFileSync(join(scratch, 'alertmanager.yml'), YAML.stringify(am));
-    alertmanager = startProcess('prometheus-alertmanager', [
-      `--config.file=${join(scratch, 'alertmanager.yml')}`,
-      `--storage.path=${join(scratch, 'am-data')}`,
-      `--web.listen-address=127.0.0.1:${amPort}`,
-      '--cluster.listen-address=', // no gossip port on 0.0.0.0:9094
-    ]);
-
-    // Prometheus: the committed rules with `for: 0s`, scraping the bridge every second.
+    // The committed rules with `for: 0s`, evaluated every second.
     const ruleCopies = ruleFiles().map((file, i) => {
       const doc = loadYaml(file);
       for (const group of doc.groups) {
@@ -112,22 +77,25 @@ describe('a page end to end (the example services, real Prometheus 2.42 and Aler
       writeFileSync(copy, YAML.stringify(doc));
       return copy;
     });
-    const promConfig = {
-      global: { scrape_interval: '1s', evaluation_interval: '1s' },
-      rule_files: ruleCopies,
-      alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] },
-      // honor_labels: the series carry job and instance already, as OTLP-translated series do.
-      scrape_configs: [{ job_name: 'otlp-bridge', honor_labels: true, static_configs: [{ targets: [`127.0.0.1:${receiverPort}`] }] }],
-    };
-    writeFileSync(join(scratch, 'prometheus.yml'), YAML.stringify(promConfig));
-    prometheus = startProcess('prometheus', [
-      `--config.file=${join(scratch, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(scratch, 'prom-data')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-    ]);
-
-    await eventually(`Alertmanager ready\n${alertmanager.output()}`, () => fetch(`${amUrl}/-/ready`).then((r) => r.ok || undefined, () => undefined), 30_000);
-    await eventually(`Prometheus ready\n${prometheus.output()}`, () => fetch(`${promUrl}/-/ready`).then((r) => r.ok || undefined, () => undefined), 30_000);
+    stack = await startStack({
+      ruleFiles: ruleCopies,
+      prometheusConfig: (config) => {
+        config.global.scrape_interval = '1s';
+        config.global.evaluation_interval = '1s';
+      },
+      // Short waits; every receiver's integrations pointed at this test, under the receiver's own name.
+      alertmanagerConfig: (am) => {
+        am.route.group_wait = '1s';
+        am.route.group_interval = '1s';
+        for (const r of am.receivers) {
+          for (const key of Object.keys(r).filter((k) => k.endsWith('_configs'))) delete r[key];
+          r.webhook_configs = [{ url: `${base}/${r.name}`, send_resolved: false }];
+        }
+      },
+    });
+    promUrl = stack.prometheusUrl;
+    amUrl = stack.alertmanagerUrl;
+    system = await startExampleSystem({ otlpEndpoint: stack.otlpEndpoint });
     // Steady load through the gateway, as the compose stack's traffic service runs it.
     traffic = startProcess(process.execPath, [...PRELOAD, 'dist/src/traffic.js', 'run', '--rps', '20'], {
       cwd: path('examples'),
@@ -138,9 +106,7 @@ describe('a page end to end (the example services, real Prometheus 2.42 and Aler
   after(async () => {
     traffic?.child.kill('SIGTERM');
     await system?.stop();
-    await otlp.stop();
-    prometheus?.child.kill('SIGKILL');
-    alertmanager?.child.kill('SIGKILL');
+    await stack?.stop();
     receiver?.closeAllConnections();
     receiver?.close();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -162,13 +128,49 @@ describe('a page end to end (the example services, real Prometheus 2.42 and Aler
     assert.deepEqual((await firing()).filter((a) => ['gateway', 'runs', 'worker'].includes(a.service!)), []);
   });
 
-  it('bridges only metrics docs/metrics.md catalogues, under the names it gives', () => {
+  it('ingests through the Collector only metrics docs/metrics.md catalogues, under the names Prometheus gives them', async () => {
     const { exact, patterns } = metricsCatalogue();
-    const families = [...toExposition(otlp.metrics, promoted).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
-    assert.ok(families.includes('http_server_request_duration_seconds'), families.join(', '));
-    // A histogram is catalogued as `x_bucket` or `x_*` (its `_bucket`, `_sum` and `_count` series).
-    const unknown = families.filter((name) => !exact.has(name) && !exact.has(`${name}_bucket`) && !patterns.some((pattern) => pattern.test(name) || pattern.test(`${name}_bucket`)));
-    assert.deepEqual(unknown, [], 'exported by the services but not in docs/metrics.md');
+    const match = encodeURIComponent('{service_namespace="lookout-examples"}');
+    const names = await eventually('the services\' metric names in Prometheus', async () => {
+      const body = (await (await fetch(`${promUrl}/api/v1/label/__name__/values?match[]=${match}`)).json()) as { data: string[] };
+      return body.data.includes('http_server_request_duration_seconds_bucket') ? body.data : undefined;
+    }, 30_000);
+    // target_info carries the resource; a histogram's _sum and _count go with its catalogued _bucket.
+    const unknown = names
+      .filter((name) => name !== 'target_info')
+      .map((name) => (/_(sum|count)$/.test(name) && names.includes(name.replace(/_(sum|count)$/, '_bucket')) ? name.replace(/_(sum|count)$/, '_bucket') : name))
+      .filter((name) => !exact.has(name) && !exact.has(name.replace(/_bucket$/, '')) && !patterns.some((pattern) => pattern.test(name)));
+    assert.deepEqual([...new Set(unknown)], [], 'exported by the services but not in docs/metrics.md');
+  });
+
+  it('answers every PromQL query of the rules, dashboards and datasource links as Grafana sends it (POST /api/v1/query), without an error', async () => {
+    // Grafana's variables as it fills them: intervals as durations, every other variable with a service name.
+    const filled = (text: string) =>
+      text
+        .replace(/\$__(rate_interval|interval)\b/g, '1m')
+        .replace(/\$__range\b/g, '1h')
+        .replace(/\$\{__tags\}|\$__tags/g, 'service_name="runs"')
+        .replace(/\$\{[^}]+\}|\$[A-Za-z_][A-Za-z0-9_]*/g, 'runs');
+    const promql = queries().filter((q) => q.language === 'promql');
+    await eventually('five minutes of request rates recorded', async () => {
+      const body = (await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('service:http_server_requests:rate5m')}`)).json()) as { data: { result: unknown[] } };
+      return body.data.result.length > 0 || undefined;
+    }, 60_000);
+    assert.ok(promql.length > 50, `${promql.length} PromQL queries`);
+    const failures: string[] = [];
+    const empty: string[] = [];
+    for (const q of promql) {
+      const res = await fetch(`${promUrl}/api/v1/query`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ query: filled(q.text) }) });
+      const body = (await res.json()) as { status: string; error?: string; data?: { result: unknown[] } };
+      if (body.status !== 'success') failures.push(`${q.where}: ${body.error}\n  ${filled(q.text)}`);
+      else if ((body.data?.result.length ?? 0) === 0) empty.push(`${q.where}: ${filled(q.text)}`);
+    }
+    assert.deepEqual(failures, []);
+    // Data: an alert's expression has none unless it fires, and many panels read metrics of programs not run here
+    // (Loki, Tempo) or of failures not provoked yet. The recording rules over the services' own requests, but the
+    // 5xx rate (no errors yet), must have it.
+    const recorded = empty.filter((e) => e.startsWith('prometheus/rules/recording.yml') && e.includes('http_server_request_duration_seconds') && !e.includes('"5.."'));
+    assert.deepEqual(recorded, [], 'recording rules over the services\' requests returned no data');
   });
 
   it('pages PagerDuty and the webhook on a 5xx spike of the runs service, with service, severity, runbook and dashboard', async () => {

@@ -1,5 +1,6 @@
 // What tests, benchmarks and the demo share: OTLP receivers, process spawning, the example system,
-// the audit API's test secrets and tokens, fresh databases, HTTP calls, polling and free ports.
+// the audit API's test secrets and tokens, fresh databases, HTTP calls, polling, free ports, and the stack's
+// upstream programs on loopback.
 export { eventually } from './eventually.js';
 export { startExampleSystem, EXAMPLES_DIR, PRELOAD, type ExampleSystem } from './example-system.js';
 export { freePort } from './free-port.js';
@@ -17,5 +18,6 @@ export {
   type ReceiverOptions,
   type SignalName,
 } from './otlp-receiver.js';
+export { stackBinary, stackVersions, startStack, type RunningStack, type StackOptions, type StackProgram } from './stack.js';
 export { spawnNode, type RunningApp, type SpawnNodeOptions } from './spawn-node.js';
 export { IP_HMAC_KEY, JWT_SECRET, token, type TokenOptions } from './tokens.js';

@@ -1,21 +1,15 @@
-// The OTLP → Prometheus bridge of the page test names series as Prometheus does: cases from
-// prometheus/otlptranslator's own tests (strategy UnderscoreEscapingWithSuffixes), plus the agent's metrics
-// as docs/metrics.md lists them.
+// The agent's Prometheus names (its /metrics endpoint) are the ones Prometheus's OTLP ingestion gives:
+// cases from prometheus/otlptranslator's own tests (strategy UnderscoreEscapingWithSuffixes), plus the
+// agent's metrics as docs/metrics.md lists them. (stack/test/alerting.e2e.test.ts checks real ingestion.)
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
-import { prometheusLabelName } from '@lookout/agent';
-import type { ReceivedMetric } from '@lookout/testkit';
-import { prometheusName } from './fixtures/otlp-to-prometheus.js';
+import { prometheusLabelName, prometheusMetricName } from '../src/prometheus-name.js';
 
 type Kind = 'gauge' | 'counter' | 'updown' | 'histogram';
-const metric = (name: string, unit: string, kind: Kind): Pick<ReceivedMetric, 'name' | 'unit' | 'type' | 'monotonic'> => ({
-  name,
-  unit,
-  type: kind === 'counter' || kind === 'updown' ? 'sum' : kind,
-  monotonic: kind === 'counter',
-});
+const prometheusName = (name: string, unit: string, kind: Kind) =>
+  prometheusMetricName(name, unit, kind === 'counter' ? 'counter' : kind === 'gauge' ? 'gauge' : 'other').name;
 
-describe('the OTLP → Prometheus bridge', () => {
+describe('Prometheus names of OTLP metrics', () => {
   const cases: Array<[string, string, Kind, string]> = [
     // otlptranslator
     ['requests', '', 'counter', 'requests_total'],
@@ -48,7 +42,7 @@ describe('the OTLP → Prometheus bridge', () => {
     ['x.bytes.sent', 'By', 'counter', 'x_bytes_sent_total'],
   ];
   for (const [name, unit, kind, expected] of cases) {
-    it(`names ${kind} ${name} [${unit}] ${expected}`, () => assert.equal(prometheusName(metric(name, unit, kind)), expected));
+    it(`names ${kind} ${name} [${unit}] ${expected}`, () => assert.equal(prometheusName(name, unit, kind), expected));
   }
 
   it('names labels as Prometheus does', () => {
