@@ -12,6 +12,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/stack-versions.sh"
 log() { echo "build-stack: $*" >&2; }
 
+need_go() {
+  command -v go >/dev/null && return 0
+  echo "build-stack: Go (1.26 or newer) and the Go module proxy are needed to build the Collector, Prometheus and Alertmanager; install Go, or run ./lookout demo, which needs neither" >&2
+  exit 1
+}
+
 tools="$root/.tools/stack"
 mkdir -p "$tools"
 # -modcacherw: a module cache that `rm -rf` can clear; -buildvcs=false: the sources sit inside this
@@ -102,6 +108,7 @@ for program in "${programs[@]}"; do
   case "$program" in
     collector | prometheus | alertmanager)
       if built "$(stack_dir "$program")"; then continue; fi
+      need_go
       log "building $program (once per version, into .tools/stack/)"
       timed "$program" "build_$program"
       ;;
