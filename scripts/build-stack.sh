@@ -27,7 +27,8 @@ export CGO_ENABLED=0
 
 # What `--version` and /api/v1/status/buildinfo report; upstream's Makefile sets the same through promu.
 version_flags() { echo "-X github.com/prometheus/common/version.Version=$1 -X github.com/prometheus/common/version.Branch=HEAD"; }
-# A program's directory is complete only once .done exists: a build killed halfway is redone.
+# A program's directory (.tools/stack/$(stack_dir …)) is complete only once .done exists: a build killed
+# halfway is redone. The loop below checks it; each build_ function starts from an empty directory.
 built() { [[ -f "$tools/$1/.done" ]]; }
 timed() {
   local name="$1"; shift
@@ -37,8 +38,7 @@ timed() {
 }
 
 build_collector() {
-  local dir="$tools/otelcol-$COLLECTOR_VERSION"
-  built "otelcol-$COLLECTOR_VERSION" && return 0
+  local dir="$tools/$(stack_dir collector)"
   rm -rf "$dir"; mkdir -p "$dir"
   # The builder generates a main package from the manifest and compiles it; output_path is overridden so
   # the manifest stays the same file users run it with.
@@ -50,8 +50,7 @@ build_collector() {
 }
 
 build_prometheus() {
-  local dir="$tools/prometheus-$PROMETHEUS_VERSION"
-  built "prometheus-$PROMETHEUS_VERSION" && return 0
+  local dir="$tools/$(stack_dir prometheus)"
   rm -rf "$dir"; mkdir -p "$dir/src" "$dir/bin"
   # `go install pkg@version` refuses a module whose go.mod has replace directives; a wrapper module that
   # requires it and repeats the directive builds the same packages. Without the builtinassets tag the
@@ -84,8 +83,7 @@ GO
 }
 
 build_alertmanager() {
-  local dir="$tools/alertmanager-$ALERTMANAGER_VERSION"
-  built "alertmanager-$ALERTMANAGER_VERSION" && return 0
+  local dir="$tools/$(stack_dir alertmanager)"
   rm -rf "$dir"; mkdir -p "$dir/src" "$dir/bin"
   # ui/web.go embeds ui/app/dist, the compiled Elm UI, which the module zip does not carry (it is made by
   # `make` with npm and Elm): `go install …@v$ALERTMANAGER_VERSION` fails with "pattern app/dist: no

@@ -18,6 +18,7 @@ export {
   type ReceiverOptions,
   type SignalName,
 } from './otlp-receiver.js';
+export { loadRepoYaml, REPO_ROOT, repoPath } from './repo.js';
 export { stackBinary, stackVersions, startStack, type RunningStack, type StackOptions, type StackProgram } from './stack.js';
 export { spawnNode, type RunningApp, type SpawnNodeOptions } from './spawn-node.js';
 export { IP_HMAC_KEY, JWT_SECRET, token, type TokenOptions } from './tokens.js';

@@ -7,13 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { eventually } from './eventually.js';
 import { freePort } from './free-port.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const repo = (...parts: string[]) => join(ROOT, ...parts);
+import { loadRepoYaml as loadYaml, repoPath as repo } from './repo.js';
 
 export type StackProgram = 'otelcol-lookout' | 'prometheus' | 'promtool' | 'alertmanager' | 'amtool';
 
@@ -36,11 +33,6 @@ export function stackBinary(program: StackProgram): string {
   const binary = repo('.tools/stack', dir, 'bin', program);
   if (!existsSync(repo('.tools/stack', dir, '.done'))) throw new Error(`${program} is not built: run scripts/build-stack.sh (./lookout test and ./lookout stack run it)`);
   return binary;
-}
-
-function loadYaml(relative: string): any {
-  // merge: `<<: *anchor` keys, which docker compose resolves (YAML 1.1).
-  return YAML.parse(readFileSync(repo(relative), 'utf8'), { merge: true });
 }
 
 /** The compose services this runs, and the ports they listen on inside the compose network. */
@@ -99,7 +91,7 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
   };
 
   // Container paths → this machine: the service's bind mounts and secrets, its named volumes in scratch.
-  const pathsOf = (service: string): Array<[string, string]> => {
+  const mountsOf = (service: string): Array<[string, string]> => {
     const mounts: Array<[string, string]> = [];
     for (const volume of compose.services[service].volumes ?? []) {
       const [source, target] = String(volume).split(':') as [string, string];
@@ -109,6 +101,8 @@ export async function startStack(options: StackOptions = {}): Promise<RunningSta
     // Longest first, so /etc/prometheus/rules wins over /etc/prometheus.
     return mounts.sort((a, b) => b[0].length - a[0].length);
   };
+  const mounts = Object.fromEntries(Object.keys(SERVICE_PORTS).map((service) => [service, mountsOf(service)]));
+  const pathsOf = (service: string) => mounts[service]!;
   const localPath = (service: string, containerPath: string) => {
     for (const [target, source] of pathsOf(service)) {
       if (containerPath === target || containerPath.startsWith(`${target}/`)) return source + containerPath.slice(target.length);
