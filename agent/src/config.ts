@@ -108,7 +108,7 @@ export function loadConfig(env: Env = process.env, entry = process.argv[1]): Age
   return {
     disabled: bool(env, 'OTEL_SDK_DISABLED', false),
     serviceName: serviceName(env, resourceAttrs, appPackage?.name),
-    serviceVersion: resourceAttrs['service.version'] ?? appPackage?.version,
+    serviceVersion: serviceVersionOf(resourceAttrs, appPackage),
     // Not NODE_ENV: staging runs with NODE_ENV=production too, and would be labelled production.
     deploymentEnvironment: resourceAttrs['deployment.environment.name'] ?? nonEmpty(env.LOOKOUT_ENVIRONMENT),
     signals: new Set((['traces', 'metrics', 'logs'] as const).filter((s) => exporters[s].length > 0)),
@@ -232,6 +232,17 @@ function metricExport(env: Env): { metricExportIntervalMillis: number; metricExp
   if (timeout <= interval) return { metricExportIntervalMillis: interval, metricExportTimeoutMillis: timeout };
   if (nonEmpty(env.OTEL_METRIC_EXPORT_TIMEOUT) !== undefined) warn(`OTEL_METRIC_EXPORT_TIMEOUT (${timeout}) exceeds OTEL_METRIC_EXPORT_INTERVAL (${interval}); using ${interval}`);
   return { metricExportIntervalMillis: interval, metricExportTimeoutMillis: interval };
+}
+
+const serviceVersionOf = (resourceAttrs: Record<string, string>, appPackage: { version?: string } | undefined) =>
+  resourceAttrs['service.version'] ?? appPackage?.version;
+
+/**
+ * The service.version the agent puts on the resource: OTEL_RESOURCE_ATTRIBUTES, else the nearest package.json
+ * above the entry script. /health reports the same, so a probe and the telemetry name one version.
+ */
+export function serviceVersion(env: Env = process.env, entry = process.argv[1]): string | undefined {
+  return serviceVersionOf(parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES), readAppPackage(entry ? dirname(entry) : process.cwd()));
 }
 
 function readAppPackage(dir: string): { name?: string; version?: string } | undefined {

@@ -1,4 +1,4 @@
-// @lookout/agent as a library: the logger, the audit client and its wire contract, service instruments, request ids and the redaction policy.
+// @lookout/agent as a library: the logger, the audit client and its wire contract, service instruments, health endpoints, request ids and the redaction policy.
 // The telemetry itself starts from the preload (`--import @lookout/agent/register`), not from here.
 export { createLogger, type LoggerOptions } from './logger.js';
 export { audit, createAuditClient, type AuditClient, type AuditClientOptions } from './audit/client.js';
@@ -15,6 +15,20 @@ export {
   type ActorType,
   type EventStatus,
 } from './audit/contract.js';
+export {
+  createHealth,
+  HEALTH_TIMEOUT_MS,
+  type DatabaseBody,
+  type DependenciesBody,
+  type DependencyStatus,
+  type Health,
+  type HealthCheck,
+  type HealthContext,
+  type HealthDetail,
+  type HealthMiddleware,
+  type HealthOptions,
+  type LivenessBody,
+} from './health.js';
 export { serviceInstruments, PROCESSING_BUCKETS_SECONDS, type PoolStats, type ServiceInstruments } from './instruments.js';
 export { currentRequestId, withRequestId, REQUEST_ID_HEADER, REQUEST_ID_PATTERN } from './request-id.js';
 export { createRedactionPolicy, redactionPolicy, REDACTED, type RedactionPolicy } from './redact.js';

@@ -23,11 +23,14 @@
 //   never ends, so it is never exported;
 // - no connect spans (the agent runs upstream with ignoreConnectSpans too), except one `pg.connect` span
 //   with the error when a connection attempt fails: otherwise a refused connection leaves no database span;
+// - db.client.connection.create_time (s) for every connection a Client opens, with error.type when it
+//   fails: a refused connection never reaches a query, so without it db.client.operation.duration would
+//   not show the failure (the DatabaseConnectionFailures alert reads both). Upstream records none;
 // - nothing at all under a suppressed context (isTracingSuppressed), metric included;
 // - attributes are set just after the span starts, not passed to startSpan (see pg-query.ts);
 // - a callback runs in the caller's context even when there is no parent span (upstream binds it only under
 //   one, leaving it in the context of whichever request opened the connection).
-import { context, SpanKind, type Context, type Histogram } from '@opentelemetry/api';
+import { context, SpanKind, type Attributes, type Context, type Histogram } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { recordDbError } from './db-errors.js';
@@ -57,6 +60,7 @@ export class PgInstrumentation extends InstrumentationBase {
   // `declare`: set from the base constructor (through _updateMetricInstruments), which a field
   // initializer would overwrite.
   declare private duration: Histogram;
+  declare private createTime: Histogram;
   private hooked = false;
 
   constructor() {
@@ -67,6 +71,11 @@ export class PgInstrumentation extends InstrumentationBase {
   protected override _updateMetricInstruments(): void {
     this.duration = this.meter.createHistogram('db.client.operation.duration', {
       description: 'Duration of database client operations.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] },
+    });
+    this.createTime = this.meter.createHistogram('db.client.connection.create_time', {
+      description: 'The time it took to create a new connection.',
       unit: 's',
       advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] },
     });
@@ -163,25 +172,39 @@ export class PgInstrumentation extends InstrumentationBase {
       const parent = context.active();
       if (isTracingSuppressed(parent)) return original.apply(this, arguments as unknown as unknown[]);
       const client = this;
-      const startTime = performance.timeOrigin + performance.now();
+      const start = performance.now();
+      const startTime = performance.timeOrigin + start;
       if (typeof callback === 'function') {
         return original.call(this, function (this: unknown, err: unknown) {
-          if (err) instrumentation.connectFailed(client, err, startTime, parent);
+          instrumentation.connected(client, err, start, startTime, parent);
           return (callback as AnyFunction).apply(this, arguments as unknown as unknown[]);
         });
       }
       const result = original.call(this) as PromiseLike<unknown> | undefined;
       if (typeof result?.then !== 'function') return result;
-      return result.then(undefined, (err: unknown) => {
-        instrumentation.connectFailed(client, err, startTime, parent);
-        throw err;
-      });
+      return result.then(
+        (value) => {
+          instrumentation.connected(client, undefined, start, startTime, parent);
+          return value;
+        },
+        (err: unknown) => {
+          instrumentation.connected(client, err, start, startTime, parent);
+          throw err;
+        },
+      );
     };
   }
 
-  /** A refused or failed connection: the one connect span we make, so the failure shows in the trace. */
-  private connectFailed(client: PgClient, err: unknown, startTime: number, parent: Context): void {
+  /** Times every connection attempt; a refused or failed one also gets the one connect span we make. */
+  private connected(client: PgClient, err: unknown, start: number, startTime: number, parent: Context): void {
     const params = client.connectionParameters;
+    const attributes: Attributes = { 'db.client.connection.pool.name': `${params?.host ?? 'unknown_host'}:${params?.port ?? 'unknown_port'}/${params?.database ?? 'unknown_database'}` };
+    if (err) this.connectFailed(params, err, startTime, parent, attributes);
+    this.createTime.record((performance.now() - start) / 1000, attributes);
+  }
+
+  /** A refused or failed connection: the one connect span we make, so the failure shows in the trace. */
+  private connectFailed(params: PgClient['connectionParameters'], err: unknown, startTime: number, parent: Context, attributes: Attributes): void {
     const span = this.tracer.startSpan(
       'pg.connect',
       {
@@ -196,7 +219,7 @@ export class PgInstrumentation extends InstrumentationBase {
       },
       parent,
     );
-    recordDbError(span, err, {});
+    recordDbError(span, err, attributes);
     span.end();
   }
 }

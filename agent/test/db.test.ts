@@ -191,6 +191,16 @@ describe('database telemetry (pg, knex) from a preloaded agent', function () {
       assert.equal(span.events[0]?.name, 'exception');
     });
 
+    it('times connections in db.client.connection.create_time, a refused one with error.type ECONNREFUSED', async () => {
+      await call(app, '/pg/refused');
+      const metric = await metricOf('db-ours', 'db.client.connection.create_time', (m) => m.points.some((p) => p.attributes['error.type'] === 'ECONNREFUSED'));
+      assert.equal(metric.unit, 's');
+      assert.equal(metric.type, 'histogram');
+      const refused = metric.points.find((p) => p.attributes['error.type'] === 'ECONNREFUSED')!;
+      assert.match(String(refused.attributes['db.client.connection.pool.name']), new RegExp(`:${closedPort}/`));
+      assert.ok(metric.points.some((p) => !('error.type' in p.attributes)), 'a successful connection is timed too');
+    });
+
     it('makes no span for a query under suppressed tracing', async () => {
       const { body, spans } = await call(app, '/pg/suppressed');
       assert.equal(body.suppressed, 42);

@@ -10,7 +10,7 @@ import { ApiError } from './domain/errors.js';
 import { ACTIONS } from './domain/taxonomy.js';
 import { authenticate, createVerifier, requireScope, type TokenRejected } from './http/auth.js';
 import { errorHandler } from './http/errors.js';
-import { healthRoutes } from './http/health-routes.js';
+import { healthEndpoints } from './http/health.js';
 import { rateLimit } from './http/rate-limit.js';
 import { readRoutes } from './http/read-routes.js';
 import { requestEvent } from './http/request-event.js';
@@ -85,9 +85,8 @@ export function createApp(deps: AppDeps): AuditApp {
   // The stream's path is more specific than the list's; register it first.
   for (const router of [stream, write, read]) api.use(router.routes(), router.allowedMethods());
 
-  const health = healthRoutes({ db: deps.db, notifier: deps.notifier, embedded: deps.embedded });
   app.use(errorHandler(deps.logger));
-  app.use(health.routes());
+  app.use(healthEndpoints({ db: deps.db, notifier: deps.notifier, embedded: deps.embedded }));
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, notImplemented: () => new ApiError(501, 'not_implemented', 'method not implemented'), methodNotAllowed: () => new ApiError(405, 'method_not_allowed', 'method not allowed on this path') }));
   return { app, streams };

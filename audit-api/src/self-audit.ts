@@ -18,6 +18,11 @@ export class SelfAudit {
     private readonly intervalMs = 250,
   ) {}
 
+  /** Events waiting for the next batch write (lookout.audit.queue.depth{queue="self_audit"}). */
+  get depth(): number {
+    return this.queue.length;
+  }
+
   record(tenantId: string, event: NewEvent): void {
     if (this.queue.length >= this.maxQueued) {
       this.metrics.selfAuditDropped.add(1, { reason: 'queue_full' });

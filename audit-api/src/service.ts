@@ -4,6 +4,7 @@
 // health checks answer while a database that is down at start is retried rather than crash-looped on.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { serviceInstruments } from '@lookout/agent';
 import type { Knex } from 'knex';
 import type { Logger } from 'winston';
 import { createApp } from './app.js';
@@ -46,6 +47,12 @@ export async function startService(config: AuditConfig, logger: Logger): Promise
   const hub = new StreamHub(new CommittedReader(database.knex), metrics, report('stream read'));
   const notifier = new Notifier(database.knex, database.embedded ? undefined : database.url, () => hub.wake());
   const selfAudit = new SelfAudit(store, metrics, report('self-audit write'));
+  // The same service instruments the example services export: lookout_audit_queue_depth{queue=…} and
+  // db_client_connection_*{db_client_connection_pool_name="audit-db"}, read when metrics are collected.
+  const instruments = serviceInstruments('audit');
+  instruments.pool('audit-db', () => database.poolStats());
+  instruments.queueDepth('self_audit', () => selfAudit.depth);
+  instruments.queueDepth('stream', () => hub.queuedEvents());
 
   let ready = false;
   const { app, streams } = createApp({ config, db: database.knex, embedded: database.embedded, store, notifier, hub, selfAudit, metrics, logger, isReady: () => ready });

@@ -2,7 +2,7 @@
 // isolation, scopes, bad input, export.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'mocha';
-import { call, createTestDatabase, eventually, IP_HMAC_KEY, type TestDatabase, token } from '@lookout/testkit';
+import { call, createTestDatabase, eventually, freePort, IP_HMAC_KEY, type TestDatabase, token } from '@lookout/testkit';
 import { hashIp } from '../src/domain/ip.js';
 import { startTestService, type TestService } from './fixtures/service.js';
 
@@ -350,15 +350,50 @@ describe('audit API over HTTP (real PostgreSQL)', function () {
   });
 
   describe('health and limits', () => {
-    it('answers /health, /health/ready and /health/dependencies', async () => {
-      assert.equal((await call(svc.url, 'GET', '/health')).status, 200);
-      const ready = await call(svc.url, 'GET', '/health/ready');
-      assert.equal(ready.status, 200);
-      assert.equal(ready.body.database.status, 'up');
+    it('answers /health, /health/db and /health/dependencies (database and LISTEN both required and up)', async () => {
+      const live = await call(svc.url, 'GET', '/health');
+      assert.equal(live.status, 200);
+      assert.equal(live.body.status, 'ok');
+      assert.equal(typeof live.body.version, 'string');
+      assert.equal(typeof live.body.uptime_seconds, 'number');
+      assert.ok(!Number.isNaN(Date.parse(live.body.timestamp)), live.body.timestamp);
+      const db = await call(svc.url, 'GET', '/health/db');
+      assert.equal(db.status, 200, JSON.stringify(db.body));
+      assert.equal(db.body.status, 'ok');
+      assert.equal(db.body.database.status, 'up');
+      assert.equal(typeof db.body.database.latency_ms, 'number');
       const deps = await call(svc.url, 'GET', '/health/dependencies');
       assert.equal(deps.status, 200, JSON.stringify(deps.body));
-      assert.equal(deps.body.dependencies.notifications.status, 'up');
+      assert.equal(deps.body.status, 'ok');
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(deps.body.dependencies as Record<string, { status: string; required: boolean }>).map(([name, d]) => [name, [d.status, d.required]])),
+        { database: ['up', true], notifications: ['up', true] },
+      );
       assert.equal(typeof deps.body.dependencies.database.latency_ms, 'number');
+      assert.equal((await call(svc.url, 'GET', '/health/ready')).status, 404, 'the old readiness path is gone: /health/db replaces it');
+    });
+
+    it('answers /health/db and /health/dependencies 503 with the database down when it refuses connections, /health 200', async () => {
+      // Nothing listens on the port: the service starts (it retries its migrations) and reports the database down.
+      const closed = new URL(db.url);
+      closed.hostname = '127.0.0.1';
+      closed.port = String(await freePort());
+      const down = await startTestService(closed.toString(), {}, { waitReady: false });
+      try {
+        assert.equal((await call(down.url, 'GET', '/health')).status, 200);
+        const dbHealth = await call(down.url, 'GET', '/health/db');
+        assert.equal(dbHealth.status, 503, JSON.stringify(dbHealth.body));
+        assert.equal(dbHealth.body.status, 'unavailable');
+        assert.equal(dbHealth.body.database.status, 'down');
+        assert.match(dbHealth.body.database.error, /ECONNREFUSED|connect/i);
+        const deps = await call(down.url, 'GET', '/health/dependencies');
+        assert.equal(deps.status, 503, JSON.stringify(deps.body));
+        assert.equal(deps.body.status, 'degraded');
+        assert.equal(deps.body.dependencies.database.status, 'down');
+        assert.equal(deps.body.dependencies.notifications.status, 'down');
+      } finally {
+        await down.stop();
+      }
     });
 
     it('limits each tenant’s request rate with 429 and Retry-After, leaving other tenants alone', async () => {

@@ -49,7 +49,7 @@ describe('database faults (real PostgreSQL behind a proxy)', function () {
       assert.equal(down.headers.get('retry-after'), '5');
       assert.equal((await call(svc.url, 'GET', '/api/v1/activity', { token: writer })).status, 503);
       assert.equal((await call(svc.url, 'GET', '/health')).status, 200, 'liveness does not depend on the database');
-      assert.equal((await call(svc.url, 'GET', '/health/ready')).status, 503);
+      assert.equal((await call(svc.url, 'GET', '/health/db')).status, 503);
       const deps = await call(svc.url, 'GET', '/health/dependencies');
       assert.equal(deps.status, 503);
       assert.equal(deps.body.dependencies.database.status, 'down');
@@ -75,7 +75,7 @@ describe('database faults (real PostgreSQL behind a proxy)', function () {
     logs.resume();
     try {
       assert.equal((await call(service.url, 'GET', '/health')).status, 200);
-      assert.equal((await call(service.url, 'GET', '/health/ready')).status, 503);
+      assert.equal((await call(service.url, 'GET', '/health/db')).status, 503);
       const refused = await call(service.url, 'POST', '/api/v1/activity', { token: writer, body: event });
       assert.equal(refused.status, 503);
       assert.equal(refused.body.error.code, 'database_unavailable');

@@ -1,6 +1,7 @@
 // The service as `npm start` runs it: compiled, with @lookout/agent preloaded, exporting to a real
 // OTLP/gRPC receiver; migrations applied at start; SIGTERM ends it cleanly. And the embedded PGlite mode.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'mocha';
 import { call, createTestDatabase, IP_HMAC_KEY, JWT_SECRET, OtlpReceiver, spawnNode, type TestDatabase, token } from '@lookout/testkit';
@@ -67,6 +68,25 @@ describe('the audit-api process (npm start: compiled, agent preloaded)', functio
       assert.equal(written.points[0]!.attributes.action, 'auth.logout');
       await receiver.waitFor('write duration metric', () => receiver.metric('lookout.audit.write.duration'));
 
+      // Its own service instruments, as the example services export theirs: knex's pool and its queues.
+      const pools = await receiver.waitFor('audit-db pool gauges', () => {
+        const count = receiver.metric('db.client.connection.count');
+        const points = count?.points.filter((p) => p.attributes['db.client.connection.pool.name'] === 'audit-db') ?? [];
+        return points.length === 2 ? points : undefined;
+      });
+      assert.deepEqual(pools.map((p) => p.attributes['db.client.connection.state']).sort(), ['idle', 'used']);
+      assert.ok(pools.reduce((sum, p) => sum + (p.value ?? 0), 0) >= 1, 'the write opened at least one connection');
+      const max = await receiver.waitFor('audit-db pool max', () => receiver.metric('db.client.connection.max')?.points.find((p) => p.attributes['db.client.connection.pool.name'] === 'audit-db'));
+      assert.equal(max.value, 10);
+      await receiver.waitFor('audit-db pending requests', () => receiver.metric('db.client.connection.pending_requests')?.points.find((p) => p.attributes['db.client.connection.pool.name'] === 'audit-db'));
+      const depth = await receiver.waitFor('queue depth gauges', () => {
+        const metric = receiver.metric('lookout.audit.queue.depth');
+        return metric && metric.points.length === 2 ? metric : undefined;
+      });
+      assert.equal(depth.type, 'gauge');
+      assert.deepEqual(Object.fromEntries(depth.points.map((p) => [p.attributes.queue, p.value])), { self_audit: 0, stream: 0 });
+      assert.equal(depth.resource['service.name'], 'audit-api');
+
       svc.child.kill('SIGTERM');
       const exit = await Promise.race([svc.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('did not exit within 10 s of SIGTERM')), 10_000).unref())]);
       assert.deepEqual(exit, { code: 0, signal: null });
@@ -88,6 +108,13 @@ describe('the audit-api process (npm start: compiled, agent preloaded)', functio
       const list = await call(svc.url, 'GET', '/api/v1/activity', { token: writer });
       assert.equal(list.status, 200);
       assert.deepEqual(list.body.data.map((e: { id: string }) => e.id), [res.body.data[0].id]);
+      // No LISTEN connection by design: shown, not required, and not a degradation.
+      const deps = await call(svc.url, 'GET', '/health/dependencies');
+      assert.equal(deps.status, 200, JSON.stringify(deps.body));
+      assert.deepEqual(deps.body.dependencies.notifications, { mode: 'local_only', status: 'up', required: false, latency_ms: deps.body.dependencies.notifications.latency_ms });
+      assert.equal(deps.body.dependencies.database.status, 'up');
+      const live = await call(svc.url, 'GET', '/health');
+      assert.equal(live.body.version, JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version, 'the version of the package.json above the entry script');
     } finally {
       svc.child.kill('SIGKILL');
     }

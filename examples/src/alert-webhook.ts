@@ -6,6 +6,7 @@ import { createLogger } from '@lookout/agent';
 import { alertWebhookConfig } from './config.js';
 import { serviceApp } from './lib/app.js';
 import { HttpError } from './lib/errors.js';
+import { healthEndpoints } from './lib/health.js';
 import { main, serve } from './lib/serve.js';
 
 const log = createLogger({ defaultMeta: { component: 'alert-webhook' } });
@@ -58,11 +59,8 @@ async function start(): Promise<void> {
   router.get('/alerts', (ctx) => {
     ctx.body = { data: received.slice().reverse() };
   });
-  router.get('/health/ready', (ctx) => {
-    ctx.body = { status: 'ready' };
-  });
 
-  await serve('alert-webhook', serviceApp(log, { jsonLimit: '1mb' }, router), config, log);
+  await serve('alert-webhook', serviceApp(log, { jsonLimit: '1mb', health: healthEndpoints() }, router), config, log);
 }
 
 /** Alertmanager's webhook payload, version 4. */

@@ -32,6 +32,8 @@ export interface RunsConfig extends Listen {
   workerUrl: URL;
   /** Signs the per-tenant tokens the audit client sends (the audit API's HS256 secret). */
   auditJwtSecret: string | undefined;
+  /** The agent's LOOKOUT_AUDIT_URL, for /health/dependencies; the audit client reports a malformed one itself. */
+  auditUrl: URL | undefined;
 }
 
 export interface WorkerConfig extends Listen {
@@ -71,6 +73,7 @@ export function runsConfig(warn: Warn, env: Env = process.env): RunsConfig {
     databaseUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     workerUrl: url(env, 'WORKER_URL', 'http://127.0.0.1:8083'),
     auditJwtSecret: secret,
+    auditUrl: env.LOOKOUT_AUDIT_URL && URL.canParse(env.LOOKOUT_AUDIT_URL) ? new URL(env.LOOKOUT_AUDIT_URL) : undefined,
   };
 }
 

@@ -9,6 +9,7 @@ import { callService } from './lib/call.js';
 import { TENANT_HEADER, USER_HEADER } from './lib/caller.js';
 import { HttpError } from './lib/errors.js';
 import { FaultInjector } from './lib/fault.js';
+import { healthEndpoints, serviceDependency } from './lib/health.js';
 import { main, serve } from './lib/serve.js';
 
 const log = createLogger({ defaultMeta: { component: 'gateway' } });
@@ -45,12 +46,9 @@ async function start(): Promise<void> {
   router.get('/runs', (ctx) => forward(ctx, 'GET', `/runs?${new URLSearchParams({ limit: String(ctx.query.limit ?? 20) })}`));
   router.get('/runs/:id', (ctx) => forward(ctx, 'GET', `/runs/${encodeURIComponent(ctx.params.id!)}`));
 
-  const health = new Router();
-  health.get('/health/ready', (ctx) => {
-    ctx.body = { status: 'ready' };
-  });
-
-  await serve('gateway', serviceApp(log, { jsonLimit: '16kb', faults }, health, router), config, log);
+  // Required: every API call is forwarded to the runs service.
+  const health = healthEndpoints({ dependencies: [serviceDependency('runs', config.runsUrl, true)] });
+  await serve('gateway', serviceApp(log, { jsonLimit: '16kb', health, faults }, router), config, log);
 }
 
 main(log, start);

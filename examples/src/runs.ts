@@ -10,6 +10,7 @@ import { callService } from './lib/call.js';
 import { tenantOf, userOf } from './lib/caller.js';
 import { HttpError } from './lib/errors.js';
 import { FaultInjector } from './lib/fault.js';
+import { healthEndpoints, serviceDependency } from './lib/health.js';
 import { main, serve } from './lib/serve.js';
 import { RUN_ID } from './run-id.js';
 import { RunsStore, type Run } from './runs-store.js';
@@ -75,11 +76,6 @@ async function start(): Promise<void> {
     ctx.body = { data: present(run) };
   });
 
-  router.get('/health/ready', async (ctx) => {
-    await store.ping();
-    ctx.body = { status: 'ready' };
-  });
-
   async function found(tenant: string, id: string): Promise<Run> {
     if (!RUN_ID.test(id)) throw new HttpError(400, 'invalid_run_id', 'a run id is a UUID', 'id');
     const run = await store.get(tenant, id);
@@ -102,7 +98,16 @@ async function start(): Promise<void> {
     return run;
   }
 
-  await serve('runs', serviceApp(log, { jsonLimit: '64kb', faults }, router), config, log, async () => {
+  const health = healthEndpoints({
+    database: () => store.ping(),
+    dependencies: [
+      // Required: a run that cannot be queued on the worker fails at once (503 worker_unavailable).
+      serviceDependency('worker', config.workerUrl, true),
+      // Not required: the audit client buffers and retries while the audit API is away; runs go on.
+      ...(config.auditUrl ? [serviceDependency('audit-api', config.auditUrl, false)] : []),
+    ],
+  });
+  await serve('runs', serviceApp(log, { jsonLimit: '64kb', health, faults }, router), config, log, async () => {
     await audit.shutdown(5000);
     await store.close();
   });

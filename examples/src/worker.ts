@@ -9,6 +9,7 @@ import { callService } from './lib/call.js';
 import { TENANT_HEADER } from './lib/caller.js';
 import { HttpError } from './lib/errors.js';
 import { FaultInjector } from './lib/fault.js';
+import { healthEndpoints, serviceDependency } from './lib/health.js';
 import { main, serve } from './lib/serve.js';
 import { JobQueue, type Job } from './job-queue.js';
 import { RUN_ID } from './run-id.js';
@@ -84,11 +85,10 @@ async function start(): Promise<void> {
     ctx.status = 202;
     ctx.body = { queued: job.run_id, depth: queue.depth };
   });
-  router.get('/health/ready', (ctx) => {
-    ctx.body = { status: 'ready', depth: queue.depth };
-  });
 
-  await serve('worker', serviceApp(log, { jsonLimit: '16kb', faults }, router), config, log, async () => {
+  // Required: without the runs service, outcomes are retried a few times and then lost (the runs stay queued there).
+  const health = healthEndpoints({ dependencies: [serviceDependency('runs', config.runsUrl, true)] });
+  await serve('worker', serviceApp(log, { jsonLimit: '16kb', health, faults }, router), config, log, async () => {
     log.info('draining the queue', { depth: queue.depth });
     const left = await queue.drain(DRAIN_MS);
     if (left > 0) log.error('stopped with runs still queued: they stay queued in the runs service', { left });

@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'mocha';
 import { call, eventually, EXAMPLES_DIR, type ExampleSystem, freePort, JWT_SECRET, OtlpReceiver, PRELOAD, type ReceivedSpan, type RunningApp, startExampleSystem, token } from '@lookout/testkit';
@@ -129,6 +131,42 @@ describe('the example services with the agent, the audit API and an OTLP receive
     assert.ok(pool.points.every((p) => p.attributes['db.client.connection.pool.name'] === 'runs-db'));
   });
 
+  it('answers /health, /health/db and /health/dependencies on every service, from the one implementation in the agent', async () => {
+    const hook = await system.spawnExample('alert-webhook', { PORT: '0' });
+    try {
+      const { version } = JSON.parse(readFileSync(join(EXAMPLES_DIR, 'package.json'), 'utf8')) as { version: string };
+      // Each service: its database (or none), and its dependencies as [status, required].
+      const expected: Record<string, { app: RunningApp; database: 'up' | 'none'; dependencies: Record<string, [string, boolean]> }> = {
+        gateway: { app: gateway, database: 'none', dependencies: { runs: ['up', true] } },
+        runs: { app: runs, database: 'up', dependencies: { database: ['up', true], worker: ['up', true], 'audit-api': ['up', false] } },
+        worker: { app: worker, database: 'none', dependencies: { runs: ['up', true] } },
+        'alert-webhook': { app: hook, database: 'none', dependencies: {} },
+      };
+      for (const [name, want] of Object.entries(expected)) {
+        const live = await call(want.app.url, 'GET', '/health');
+        assert.equal(live.status, 200, name);
+        assert.deepEqual([live.body.status, live.body.version], ['ok', version], name);
+        assert.ok(!Number.isNaN(Date.parse(live.body.timestamp)) && live.body.uptime_seconds >= 0, `${name}: ${JSON.stringify(live.body)}`);
+
+        const db = await call(want.app.url, 'GET', '/health/db');
+        assert.equal(db.status, 200, `${name}: ${JSON.stringify(db.body)}`);
+        assert.equal(db.body.status, 'ok', name);
+        if (want.database === 'none') assert.equal(db.body.database, 'none', name);
+        else assert.deepEqual([db.body.database.status, typeof db.body.database.latency_ms], ['up', 'number'], name);
+
+        const deps = await call(want.app.url, 'GET', '/health/dependencies');
+        assert.equal(deps.status, 200, `${name}: ${JSON.stringify(deps.body)}`);
+        assert.equal(deps.body.status, 'ok', name);
+        const got = Object.fromEntries(Object.entries(deps.body.dependencies as Record<string, { status: string; required: boolean }>).map(([dep, d]) => [dep, [d.status, d.required]]));
+        assert.deepEqual(got, want.dependencies, name);
+
+        assert.equal((await call(want.app.url, 'GET', '/health/ready')).status, 404, `${name}: /health/ready is gone`);
+      }
+    } finally {
+      await hook.stop();
+    }
+  });
+
   it('answers bad input with a clear error: status, code and the offending field', async () => {
     const noKey = await call(gateway.url, 'POST', '/api/workflows/nightly-report/runs', {});
     assert.equal(noKey.status, 401);
@@ -201,6 +239,11 @@ describe('the example services with the agent, the audit API and an OTLP receive
       LOOKOUT_AUDIT_JWT_SECRET: JWT_SECRET,
     });
     try {
+      // The worker is required: its absence shows on /health/dependencies as 503 degraded, while /health and /health/db stay 200.
+      const deps = await call(orphan.url, 'GET', '/health/dependencies');
+      assert.deepEqual([deps.status, deps.body.status, deps.body.dependencies.worker.status, deps.body.dependencies.database.status], [503, 'degraded', 'down', 'up'], JSON.stringify(deps.body));
+      assert.equal((await call(orphan.url, 'GET', '/health')).status, 200);
+      assert.equal((await call(orphan.url, 'GET', '/health/db')).status, 200);
       const res = await call(orphan.url, 'POST', '/workflows/index-rebuild/runs', { headers: { 'x-tenant-id': 'acme', 'x-user-id': 'alice', 'x-request-id': 'e2e-orphan' } });
       assert.equal(res.status, 503);
       assert.equal(res.body.error.code, 'worker_unavailable');

@@ -1,6 +1,7 @@
 // Opens the database: PostgreSQL from DATABASE_URL, or, without one, an embedded PGlite served on a
 // loopback socket so the very same pg/knex code path runs (for trying the API only: PGlite serves one
 // connection at a time, so no LISTEN/NOTIFY fan-out and no concurrency worth the name).
+import type { PoolStats } from '@lookout/agent';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 
@@ -12,6 +13,8 @@ export interface Database {
   /** Connection string for dedicated clients (the LISTEN connection). */
   url: string;
   embedded: boolean;
+  /** knex's connection pool as the db.client.connection.* gauges report it. */
+  poolStats(): PoolStats;
   close(): Promise<void>;
 }
 
@@ -21,7 +24,7 @@ export type KnexLog = (level: 'warn' | 'error', message: string) => void;
 export async function openDatabase(databaseUrl: string | undefined, poolMax: number, log: KnexLog = () => {}, pgliteDir?: string): Promise<Database> {
   if (databaseUrl) {
     const knex = createKnex(databaseUrl, poolMax, log);
-    return { knex, url: databaseUrl, embedded: false, close: () => knex.destroy() };
+    return { knex, url: databaseUrl, embedded: false, poolStats: () => poolStats(knex, poolMax), close: () => knex.destroy() };
   }
   const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')]);
   const pglite = await PGlite.create(pgliteDir);
@@ -34,12 +37,20 @@ export async function openDatabase(databaseUrl: string | undefined, poolMax: num
     knex,
     url,
     embedded: true,
+    poolStats: () => poolStats(knex, 1),
     async close() {
       await knex.destroy();
       await server.stop();
       await pglite.close();
     },
   };
+}
+
+/** knex's pool is tarn's, not a pg.Pool, so the agent does not see it on its own; read when metrics are collected. */
+function poolStats(knex: Knex, max: number): PoolStats {
+  const pool = knex.client.pool as { numUsed(): number; numFree(): number; numPendingAcquires(): number } | undefined;
+  if (!pool) return { used: 0, idle: 0, pending: 0, max };
+  return { used: pool.numUsed(), idle: pool.numFree(), pending: pool.numPendingAcquires(), max };
 }
 
 function createKnex(connectionString: string, poolMax: number, log: KnexLog): Knex {

@@ -12,6 +12,8 @@ export interface Subscriber {
   tenantId: string;
   filters: ActivityFilters;
   deliver(event: StoredEvent): void;
+  /** Events handed to this subscriber and not yet written to its client. */
+  queued(): number;
 }
 
 export class StreamHub {
@@ -59,6 +61,13 @@ export class StreamHub {
       await this.running;
     }
     return unsubscribe;
+  }
+
+  /** Events buffered for this replica's subscribers, all together (lookout.audit.queue.depth{queue="stream"}). */
+  queuedEvents(): number {
+    let total = 0;
+    for (const subscribers of this.byTenant.values()) for (const subscriber of subscribers) total += subscriber.queued();
+    return total;
   }
 
   /** Something was committed (here or on another replica): read it soon. */

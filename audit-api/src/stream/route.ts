@@ -52,6 +52,8 @@ export function streamRoute(deps: StreamDeps, requireRead: Middleware): Router {
       tenantId,
       filters,
       deliver: (event) => (held ? held.push(event) : live(event)),
+      // Held during the replay, then queued behind a client that reads slowly.
+      queued: () => (held?.length ?? 0) + (connection?.queued ?? 0),
     });
     const res = ctx.res;
     if (res.destroyed) {

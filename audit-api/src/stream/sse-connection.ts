@@ -18,6 +18,11 @@ export class SseConnection {
     res.on('drain', () => this.drain());
   }
 
+  /** Frames waiting for the client to read what it was already sent. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   send(event: StoredEvent): void {
     this.write(`id: ${event.seq}\nevent: activity\ndata: ${JSON.stringify(publicEvent(event))}\n\n`);
   }

@@ -1,0 +1,30 @@
+// GET /health, /health/db and /health/dependencies for the audit API, through the agent's shared implementation:
+// the database (required) and the LISTEN connection that wakes this replica's streams.
+import { createHealth, HEALTH_TIMEOUT_MS, type HealthMiddleware } from '@lookout/agent';
+import type { Knex } from 'knex';
+import type { Notifier } from '../stream/notifier.js';
+
+export interface HealthDeps {
+  db: Knex;
+  notifier: Notifier;
+  embedded: boolean;
+}
+
+export function healthEndpoints(deps: HealthDeps): HealthMiddleware {
+  return createHealth({
+    // Cancelled on the server too, so a stuck probe does not hold a pool connection past its answer.
+    database: async () => void (await deps.db.raw('select 1').timeout(HEALTH_TIMEOUT_MS, { cancel: true })),
+    dependencies: [
+      {
+        name: 'notifications',
+        // Without it, streams here still get this replica's writes (and poll), but other replicas' only late:
+        // required with PostgreSQL. Embedded PGlite has no LISTEN connection by design, so nothing is missing.
+        required: !deps.embedded,
+        check: async () => {
+          if (deps.embedded) return { mode: 'local_only' };
+          if (!deps.notifier.listening) throw new Error('the LISTEN connection is down; reconnecting');
+        },
+      },
+    ],
+  }).middleware;
+}
