@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Builds the stack's upstream programs from their Go modules at the pinned versions, once per version,
 # into .tools/stack/<program>-<version>/ (a finished build is a directory with a .done file; a second run
-# does nothing). Usage: scripts/build-stack.sh [collector] [prometheus] [alertmanager]  (default: all)
-#   collector     the OpenTelemetry Collector Builder (ocb) from collector/manifest.yaml
+# does nothing). Usage: scripts/build-stack.sh [collector] [prometheus] [alertmanager] [blackbox-exporter]
+#   [postgres-exporter]  (default: all)
+#   collector     the OpenTelemetry Collector Builder (ocb) from collector/manifest.yaml; its directory name
+#                 carries the manifest's hash (stack_dir), so a changed manifest builds a new Collector
 #   prometheus    prometheus + promtool, through a wrapper module that repeats Prometheus's replace directive
 #   alertmanager  alertmanager + amtool, from a copy of the module with an empty UI folder (see below)
+#   blackbox-exporter, postgres-exporter
+#                 not built: Debian's packages unpacked by scripts/install-exporters.sh (their Go modules are
+#                 not served by this workplace's module proxy; no Go needed)
 # Loki and Tempo are not built: this workplace's Go module policy refuses them (AGPL-3.0); see README.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -101,15 +106,16 @@ build_alertmanager() {
 }
 
 programs=("$@")
-[[ ${#programs[@]} -gt 0 ]] || programs=(collector prometheus alertmanager)
+[[ ${#programs[@]} -gt 0 ]] || programs=(collector prometheus alertmanager blackbox-exporter postgres-exporter)
 for program in "${programs[@]}"; do
   case "$program" in
+    blackbox-exporter | postgres-exporter) bash "$root/scripts/install-exporters.sh" "$program" ;;
     collector | prometheus | alertmanager)
       if built "$(stack_dir "$program")"; then continue; fi
       need_go
       log "building $program (once per version, into .tools/stack/)"
       timed "$program" "build_$program"
       ;;
-    *) echo "build-stack: unknown program $program (collector, prometheus, alertmanager)" >&2; exit 2 ;;
+    *) echo "build-stack: unknown program $program (collector, prometheus, alertmanager, blackbox-exporter, postgres-exporter)" >&2; exit 2 ;;
   esac
 done

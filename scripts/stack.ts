@@ -3,11 +3,13 @@
 // and paths; the audit API and the example services start with the agent preloaded and export to the
 // Collector; the traffic generator carries load. Prints where to query each, and stops everything on Ctrl-C.
 import { spawn } from 'node:child_process';
-import { EXAMPLES_DIR, PRELOAD, startExampleSystem, startStack, stackVersions } from '@lookout/testkit';
+import { EXAMPLES_DIR, examplePorts, PRELOAD, startExampleSystem, startStack, stackVersions } from '@lookout/testkit';
 
 const versions = stackVersions();
-const stack = await startStack();
-const system = await startExampleSystem({ otlpEndpoint: stack.otlpEndpoint }).catch(async (err: unknown) => {
+// The services' ports first, so the blackbox exporter's probes (prometheus.yml) reach them.
+const { ports, elsewhere } = await examplePorts();
+const stack = await startStack({ exporters: true, elsewhere });
+const system = await startExampleSystem({ otlpEndpoint: stack.otlpEndpoint, ports }).catch(async (err: unknown) => {
   await stack.stop();
   throw err;
 });
@@ -21,6 +23,8 @@ const lines = [
   `OpenTelemetry Collector ${versions.COLLECTOR_VERSION}  OTLP/gRPC ${stack.otlpEndpoint}, OTLP/HTTP http://${stack.address('otel-collector:4318')}, own metrics http://${stack.address('otel-collector:8888')}/metrics`,
   `Prometheus ${versions.PROMETHEUS_VERSION}             ${stack.prometheusUrl}/api/v1/query?query=service:http_server_errors:ratio_rate5m  (API only: built without the web UI)`,
   `Alertmanager ${versions.ALERTMANAGER_VERSION}           ${stack.alertmanagerUrl}/api/v2/alerts`,
+  `postgres_exporter ${versions.POSTGRES_EXPORTER_VERSION}       http://${stack.address('postgres-exporter:9187')}/metrics  (PostgreSQL as lookout_monitor)`,
+  `blackbox_exporter ${versions.BLACKBOX_EXPORTER_VERSION}       http://${stack.address('blackbox-exporter:9115')}  (probes every service's /health, /health/db, /health/dependencies)`,
   `audit API                     ${system.auditApi.url}`,
   `gateway                       ${system.gateway.url}  (x-api-key: demo-key-acme)`,
   `runs, worker                  ${system.runs.url}, ${system.worker.url}`,

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run once by the postgres image (postgres:17.6-bookworm) from /docker-entrypoint-initdb.d, on an empty
+# Run once by the postgres image (postgres:17.10-bookworm) from /docker-entrypoint-initdb.d, on an empty
 # data volume only: changing a password later means ALTER ROLE, not editing this file.
 #
 #   audit           the audit database, owned by audit_api

@@ -1,4 +1,4 @@
-// Alerts overview: what is firing now, and how fast each service is burning its 99.9% availability budget.
+// Alerts overview: what is firing now, the scrape targets, and how fast each service burns its availability budget.
 import { DashboardBuilder, PanelBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import {
   BigValueColorMode,
@@ -11,28 +11,30 @@ import { PromQueryFormat } from '@grafana/grafana-foundation-sdk/prometheus';
 import { PanelBuilder as StatPanel } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as TablePanel } from '@grafana/grafana-foundation-sdk/table';
 import { dashboardUids, datasources, labelVariable, lookoutDashboard, prom, size, thresholds, timeseries } from './shared.js';
+import { panels as httpPanels } from '../mixin/alerts/http.js';
+import { panels as platformPanels } from '../mixin/alerts/platform.js';
+import { errorBudget, seconds, slo, type Duration, type Severity } from '../mixin/config.js';
+import { recorded } from '../mixin/promql.js';
 
-// Availability SLO 99.9%: a burn rate of 1 spends exactly the budget over the SLO period.
-const ERROR_BUDGET = 0.001;
+// A burn rate of 1 spends exactly the error budget over the SLO period.
+const burnRate = (refId: string, window: Duration) =>
+  prom(refId, `${recorded.errorRatio(window)}{service=~"$service"} / ${errorBudget}`, `{{service}} ${window}`);
 
-const burnRate = (refId: string, window: string) =>
-  prom(refId, `service:http_server_errors:ratio_rate${window}{service=~"$service"} / ${ERROR_BUDGET}`, `{{service}} ${window}`);
+type BurnPolicy = (typeof slo)['fast'] | (typeof slo)['slow'];
 
-/** The burn rate over each window (refIds A, B, …), with the rule's two thresholds drawn dashed. */
-const burnRatePanel = (title: string, description: string, windows: string[], [warn, page]: [number, number]) =>
-  windows
+/** The burn rate over each of the policy's windows (refIds A, B, …), with its thresholds drawn dashed. */
+const burnRatePanel = (title: string, alert: string, policy: BurnPolicy) => {
+  const windows = [...new Set(policy.windows.flatMap((w) => [w.short, w.long] as Duration[]))].sort((a, b) => seconds(a) - seconds(b));
+  const rates = [...new Set(policy.windows.map((w) => w.burn))].sort((a, b) => a - b);
+  const description = `Error ratio divided by the ${errorBudget * 100}% budget (SLO ${slo.objective * 100}%). ${alert} fires (${policy.severity}) at ${policy.windows.map((w) => `${w.burn}x over ${w.long} and ${w.short}`).join(', or ')}.`;
+  return windows
     .reduce((panel, window, i) => panel.withTarget(burnRate(String.fromCharCode(65 + i), window)), timeseries(title, description, 'suffix:x'))
-    .thresholds(
-      thresholds([
-        [null, 'green'],
-        [warn, 'orange'],
-        [page, 'red'],
-      ]),
-    )
+    .thresholds(thresholds([[null, 'green'], ...rates.map((rate, i): [number, string] => [rate, i === rates.length - 1 ? 'red' : 'orange'])]))
     .thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed))
     .min(0);
+};
 
-const severityStat = (severity: 'critical' | 'warning', color: string): StatPanel =>
+const severityStat = (severity: Severity, color: string): StatPanel =>
   new StatPanel()
     .title(`Firing ${severity}`)
     .description(`Alerts with severity ${severity} firing now, from Prometheus's ALERTS series.`)
@@ -62,8 +64,9 @@ export function alerts(): DashboardBuilder {
     .withRow(new RowBuilder('Firing now'))
     .withPanel(severityStat('critical', 'red'))
     .withPanel(severityStat('warning', 'orange'))
+    .withPanel(severityStat('info', 'blue'))
     .withPanel(
-      timeseries('Firing alerts by severity', 'Number of firing alerts over time, by severity.', 'short', size.half)
+      timeseries('Firing alerts by severity', 'Number of firing alerts over time, by severity.', 'short', size.quarter)
         .withTarget(prom('A', 'sum by (severity) (ALERTS{alertstate="firing"})', '{{severity}}'))
         .min(0),
     )
@@ -82,23 +85,20 @@ export function alerts(): DashboardBuilder {
           options: { excludeByName: { Time: true, Value: true, __name__: true, alertstate: true } },
         }),
     )
-    .withRow(new RowBuilder('Error budget burn rate (SLO 99.9%)'))
     .withPanel(
-      burnRatePanel(
-        'Burn rate, fast windows',
-        'Error ratio divided by the 0.1% budget. ServiceErrorBudgetBurnFast pages at 14.4x over 1h and 5m, or 6x over 6h and 30m.',
-        ['5m', '30m', '1h', '6h'],
-        [6, 14.4],
-      ),
+      timeseries(
+        platformPanels.targets,
+        'Whether Prometheus scraped each target (up, by job and instance): the stack\'s components, the exporters and the probes. TargetDown fires after 2m at 0.',
+        'bool',
+        size.full,
+      )
+        .withTarget(prom('A', 'min by (job, instance) (up)', '{{job}} {{instance}}'))
+        .min(0)
+        .max(1),
     )
-    .withPanel(
-      burnRatePanel(
-        'Burn rate, slow windows',
-        'Error ratio divided by the 0.1% budget. ServiceErrorBudgetBurnSlow opens a ticket at 3x over 1d and 2h, or 1x over 3d and 6h.',
-        ['2h', '6h', '1d', '3d'],
-        [1, 3],
-      ),
-    )
+    .withRow(new RowBuilder(`Error budget burn rate (SLO ${slo.objective * 100}%)`))
+    .withPanel(burnRatePanel(httpPanels.burnFast, 'ServiceErrorBudgetBurnFast', slo.fast))
+    .withPanel(burnRatePanel(httpPanels.burnSlow, 'ServiceErrorBudgetBurnSlow', slo.slow))
     .withRow(new RowBuilder('Rules'))
     .withPanel(
       // The SDK has no typed builder for the alert list panel; this is its plugin id and options.

@@ -3,7 +3,12 @@ import { DashboardBuilder, RowBuilder, TextBoxVariableBuilder } from '@grafana/g
 import { BigValueGraphMode, ReduceDataOptionsBuilder } from '@grafana/grafana-foundation-sdk/common';
 import { PanelBuilder as StatPanel } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as TablePanel } from '@grafana/grafana-foundation-sdk/table';
-import { SqlQueryBuilder, dashboardUids, datasources, exploreUrl, lookoutDashboard, prom, size, thresholds, timeseries } from './shared.js';
+import { SqlQueryBuilder, dashboardUids, datasources, exploreUrl, labelVariable, lookoutDashboard, prom, size, thresholds, timeseries } from './shared.js';
+import { panels } from '../mixin/alerts/services.js';
+import { audit as auditConfig } from '../mixin/config.js';
+import { recorded } from '../mixin/promql.js';
+
+const lag = auditConfig.streamLag;
 
 // `$trace_id` narrows the table to one trace (Loki's "Audit events" link sets it). Grafana doubles single
 // quotes in a single-value variable for SQL datasources, and the datasource's role can only read.
@@ -23,7 +28,7 @@ const traceLink = {
 };
 
 const latency = (q: number, metric: string): string =>
-  `histogram_quantile(${q}, sum by (le) (rate(${metric}_bucket[$__rate_interval])))`;
+  `histogram_quantile(${q}, sum by (le) (rate(${metric}_bucket{service_name=~"$service"}[$__rate_interval])))`;
 
 export function audit(): DashboardBuilder {
   return lookoutDashboard(
@@ -31,6 +36,7 @@ export function audit(): DashboardBuilder {
     'Audit',
     'The audit API: events written by action and status, rejected writes, write latency, the live stream, retention, and the latest stored events.',
   )
+    .withVariable(labelVariable('service', 'service_name', 'lookout_audit_events_written_total'))
     .withVariable(
       new TextBoxVariableBuilder(TRACE_ID_VARIABLE)
         .label('Trace id')
@@ -40,20 +46,20 @@ export function audit(): DashboardBuilder {
     .withRow(new RowBuilder('Writes'))
     .withPanel(
       timeseries('Events written by action and status', 'Audit events stored per second, by action and status.', 'cps', size.third).withTarget(
-        prom('A', 'sum by (action, status) (rate(lookout_audit_events_written_total[$__rate_interval]))', '{{action}} {{status}}'),
+        prom('A', 'sum by (action, status) (rate(lookout_audit_events_written_total{service_name=~"$service"}[$__rate_interval]))', '{{action}} {{status}}'),
       ),
     )
     .withPanel(
       timeseries(
-        'Write failures by reason',
+        panels.writeFailures,
         'Writes the audit API rejected or could not store, per second. database_unavailable and error page; the others are client mistakes or limits.',
         'cps',
         size.third,
-      ).withTarget(prom('A', 'sum by (reason) (rate(lookout_audit_write_failures_total[$__rate_interval]))', '{{reason}}')),
+      ).withTarget(prom('A', 'sum by (reason) (rate(lookout_audit_write_failures_total{service_name=~"$service"}[$__rate_interval]))', '{{reason}}')),
     )
     .withPanel(
       timeseries('Auth failures by reason', 'Requests to the audit API refused for authentication or authorization, per second.', 'cps', size.third).withTarget(
-        prom('A', 'sum by (reason) (rate(lookout_audit_auth_failures_total[$__rate_interval]))', '{{reason}}'),
+        prom('A', 'sum by (reason) (rate(lookout_audit_auth_failures_total{service_name=~"$service"}[$__rate_interval]))', '{{reason}}'),
       ),
     )
     .withPanel(
@@ -69,22 +75,27 @@ export function audit(): DashboardBuilder {
     .withRow(new RowBuilder('Stream and retention'))
     .withPanel(
       timeseries('Stream subscribers', 'Clients connected to the live audit event stream.', 'short', size.quarter).withTarget(
-        prom('A', 'sum(lookout_audit_stream_subscribers)', 'subscribers'),
+        prom('A', 'sum(lookout_audit_stream_subscribers{service_name=~"$service"})', 'subscribers'),
       ),
     )
     .withPanel(
-      timeseries('Stream lag p99', 'p99 time from an event being stored to it reaching a stream subscriber.', 's', size.quarter)
-        .withTarget(prom('A', latency(0.99, 'lookout_audit_stream_lag_seconds'), 'p99'))
+      timeseries(
+        panels.streamLag,
+        `p${Math.round(lag.quantile * 100)} over ${lag.window} of the time from an event being stored to it reaching a stream subscriber (${recorded.streamLag(lag.quantile, lag.window)}); AuditStreamLagHigh fires above ${lag.aboveSeconds}s for ${lag.for}.`,
+        's',
+        size.quarter,
+      )
+        .withTarget(prom('A', `${recorded.streamLag(lag.quantile, lag.window)}{service=~"$service"}`, '{{service}}'))
         .thresholds(
           thresholds([
             [null, 'green'],
-            [5, 'orange'],
+            [lag.aboveSeconds, 'orange'],
           ]),
         ),
     )
     .withPanel(
       timeseries('Stream disconnects by reason', 'Stream subscribers dropped per second, by reason.', 'cps', size.quarter).withTarget(
-        prom('A', 'sum by (reason) (rate(lookout_audit_stream_disconnects_total[$__rate_interval]))', '{{reason}}'),
+        prom('A', 'sum by (reason) (rate(lookout_audit_stream_disconnects_total{service_name=~"$service"}[$__rate_interval]))', '{{reason}}'),
       ),
     )
     .withPanel(
@@ -97,7 +108,7 @@ export function audit(): DashboardBuilder {
         .height(size.height)
         .graphMode(BigValueGraphMode.None)
         .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
-        .withTarget(prom('A', 'sum(increase(lookout_audit_retention_rows_removed_total[$__range]))', 'rows removed').instant()),
+        .withTarget(prom('A', 'sum(increase(lookout_audit_retention_rows_removed_total{service_name=~"$service"}[$__range]))', 'rows removed').instant()),
     )
     .withRow(new RowBuilder('Latest events'))
     .withPanel(

@@ -1,8 +1,8 @@
 // Collector health: what the OpenTelemetry Collector accepts, refuses, sends, drops and holds in its queues.
-import { DashboardBuilder, MappingType, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
-import { BigValueColorMode, BigValueGraphMode, ReduceDataOptionsBuilder } from '@grafana/grafana-foundation-sdk/common';
-import { PanelBuilder as StatPanel } from '@grafana/grafana-foundation-sdk/stat';
-import { dashboardUids, datasources, lookoutDashboard, prom, size, thresholds, timeseries } from './shared.js';
+import { DashboardBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { dashboardUids, labelVariable, lookoutDashboard, prom, size, thresholds, timeseries, upStat as upStatPanel } from './shared.js';
+import { panels } from '../mixin/alerts/platform.js';
+import { collector as collectorConfig } from '../mixin/config.js';
 import type { DataqueryBuilder as PromQuery } from '@grafana/grafana-foundation-sdk/prometheus';
 
 // The collector counts each signal under its own metric name suffix.
@@ -12,36 +12,18 @@ const SIGNALS = [
   { suffix: 'log_records', legend: 'log records' },
 ] as const;
 
-const refIds = ['A', 'B', 'C'] as const;
+// The collectors the alerts name by `service` (= their scrape job); the alert links set this variable.
+const selector = 'job=~"$service"';
+const refId = (i: number) => String.fromCharCode(65 + i);
 
 // One query per signal: `otelcol_<prefix>_<signal>` (the Collector exposes its counters without `_total`), summed by `by`.
-function perSignal(prefix: string, by: string): PromQuery[] {
+function perSignal(prefix: string, by: string, legendPrefix = '', first = 0): PromQuery[] {
   return SIGNALS.map(({ suffix, legend }, i) =>
-    prom(refIds[i]!, `sum by (${by}) (rate(otelcol_${prefix}_${suffix}[$__rate_interval]))`, `{{${by}}} ${legend}`),
+    prom(refId(first + i), `sum by (${by}) (rate(otelcol_${prefix}_${suffix}{${selector}}[$__rate_interval]))`, `{{${by}}} ${legendPrefix}${legend}`),
   );
 }
 
-const upStat = (): StatPanel =>
-  new StatPanel()
-    .title('Collector up')
-    .description('Whether Prometheus can scrape the collector’s own metrics endpoint (otel-collector:8888).')
-    .datasource(datasources.prometheus)
-    .unit('none')
-    .span(size.quarter)
-    .height(size.height)
-    .graphMode(BigValueGraphMode.None)
-    .colorMode(BigValueColorMode.Background)
-    .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
-    .mappings([
-      { type: MappingType.ValueToText, options: { '0': { text: 'DOWN', color: 'red' }, '1': { text: 'UP', color: 'green' } } },
-    ])
-    .thresholds(
-      thresholds([
-        [null, 'red'],
-        [1, 'green'],
-      ]),
-    )
-    .withTarget(prom('A', 'min(up{job="otel-collector"})', 'up'));
+const upStat = () => upStatPanel('Collector up', 'Whether Prometheus can scrape the collector’s own metrics endpoint (otel-collector:8888).', prom('A', `min(up{${selector}})`, 'up'));
 
 export function collector(): DashboardBuilder {
   return lookoutDashboard(
@@ -49,6 +31,7 @@ export function collector(): DashboardBuilder {
     'Collector health',
     'The OpenTelemetry Collector’s own metrics: data accepted and refused by its receivers, sent, failed and dropped by its exporters, and exporter queue fill.',
   )
+    .withVariable(labelVariable('service', 'job', `up{job=~"${collectorConfig.job}.*"}`))
     .withRow(new RowBuilder('Receivers'))
     .withPanel(upStat())
     .withPanel(
@@ -58,7 +41,7 @@ export function collector(): DashboardBuilder {
     )
     .withPanel(
       timeseries(
-        'Refused by receiver and signal',
+        panels.refused,
         'Items per second the receivers refused, usually because memory_limiter is pushing back. Clients must retry or lose the data.',
         'cps',
         9,
@@ -72,40 +55,32 @@ export function collector(): DashboardBuilder {
     )
     .withPanel(
       timeseries(
-        'Send failed by exporter and signal',
-        'Items per second an exporter failed to deliver after retries: this data is lost.',
+        panels.exporterFailures,
+        'Items per second an exporter failed to deliver after retries (send failed) or dropped because its sending queue was full (enqueue failed): this data is lost. CollectorDroppingData fires when this stays above zero for 5m.',
         'cps',
         size.third,
-      ).targets(perSignal('exporter_send_failed', 'exporter')),
-    )
-    .withPanel(
-      timeseries(
-        'Enqueue failed by exporter and signal',
-        'Items per second dropped because the exporter’s sending queue was full: this data is lost.',
-        'cps',
-        size.third,
-      ).targets(perSignal('exporter_enqueue_failed', 'exporter')),
+      ).targets([...perSignal('exporter_send_failed', 'exporter', 'send failed ', 0), ...perSignal('exporter_enqueue_failed', 'exporter', 'enqueue failed ', SIGNALS.length)]),
     )
     .withRow(new RowBuilder('Queues'))
     .withPanel(
       timeseries('Queue size vs capacity', 'Batches waiting in each exporter’s sending queue, against the queue’s capacity.', 'short', size.half)
-        .withTarget(prom('A', 'sum by (exporter) (otelcol_exporter_queue_size)', '{{exporter}} size'))
-        .withTarget(prom('B', 'sum by (exporter) (otelcol_exporter_queue_capacity)', '{{exporter}} capacity')),
+        .withTarget(prom('A', `sum by (exporter) (otelcol_exporter_queue_size{${selector}})`, '{{exporter}} size'))
+        .withTarget(prom('B', `sum by (exporter) (otelcol_exporter_queue_capacity{${selector}})`, '{{exporter}} capacity')),
     )
     .withPanel(
       timeseries(
-        'Queue fill',
-        'Exporter queue size as a share of capacity. CollectorQueueNearlyFull fires above 80%: the backend is slow or down.',
+        panels.queueFill,
+        `Exporter queue size as a share of capacity. CollectorQueueNearlyFull fires above ${collectorConfig.queueFull.above * 100}% for ${collectorConfig.queueFull.for}: the backend is slow or down.`,
         'percentunit',
         size.half,
       )
         .withTarget(
-          prom('A', 'sum by (exporter) (otelcol_exporter_queue_size) / sum by (exporter) (otelcol_exporter_queue_capacity)', '{{exporter}}'),
+          prom('A', `sum by (exporter) (otelcol_exporter_queue_size{${selector}}) / sum by (exporter) (otelcol_exporter_queue_capacity{${selector}})`, '{{exporter}}'),
         )
         .thresholds(
           thresholds([
             [null, 'green'],
-            [0.8, 'red'],
+            [collectorConfig.queueFull.above, 'red'],
           ]),
         )
         .min(0)

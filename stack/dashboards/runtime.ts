@@ -2,9 +2,13 @@
 // service instruments every Lookout service can expose (queues, units of work, connection pools).
 import { DashboardBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { dashboardUids, labelVariable, lookoutDashboard, prom, serviceVariable, size, thresholds, timeseries } from './shared.js';
+import { panels } from '../mixin/alerts/services.js';
+import { database, workloads } from '../mixin/config.js';
+import { anyComponent, recorded } from '../mixin/promql.js';
 
 const selector = 'service_name=~"$service", instance=~"$instance"';
 const perInstance = '{{service_name}} {{instance}}';
+const failureRatio = recorded.processingFailureRatio(workloads.failures.window);
 
 export function runtime(): DashboardBuilder {
   return lookoutDashboard(
@@ -84,11 +88,11 @@ export function runtime(): DashboardBuilder {
     .withRow(new RowBuilder('Queues, work and connection pools'))
     .withPanel(
       timeseries(
-        'Queue depth',
-        'Messages waiting per queue (lookout.<component>.queue.depth from serviceInstruments). A depth that only grows means consumers fall behind.',
+        panels.queueDepth,
+        `Messages waiting per queue (lookout.<component>.queue.depth from serviceInstruments). A depth that only grows means consumers fall behind; QueueDepthHigh fires above ${workloads.queueDepth.above} for ${workloads.queueDepth.for}.`,
         'short',
         size.third,
-      ).withTarget(prom('A', `max by (service_name, queue) ({__name__=~"lookout_.+_queue_depth", ${selector}})`, '{{service_name}} {{queue}}')),
+      ).withTarget(prom('A', `max by (service_name, queue) (${anyComponent('queue_depth', selector)})`, '{{service_name}} {{queue}}')),
     )
     .withPanel(
       timeseries(
@@ -99,20 +103,24 @@ export function runtime(): DashboardBuilder {
       ).withTarget(
         prom(
           'A',
-          `histogram_quantile(0.95, sum by (service_name, operation, le) (rate({__name__=~"lookout_.+_processing_duration_seconds_bucket", ${selector}}[$__rate_interval])))`,
+          `histogram_quantile(0.95, sum by (service_name, operation, le) (rate(${anyComponent('processing_duration_seconds_bucket', selector)}[$__rate_interval])))`,
           '{{service_name}} {{operation}}',
         ),
       ),
     )
     .withPanel(
-      timeseries('Processing failures', 'Share of units of work that ended in failure, by operation.', 'percentunit', size.third)
-        .withTarget(
-          prom(
-            'A',
-            `sum by (service_name, operation) (rate({__name__=~"lookout_.+_processing_duration_seconds_count", outcome="failure", ${selector}}[$__rate_interval]))
-  / sum by (service_name, operation) (rate({__name__=~"lookout_.+_processing_duration_seconds_count", ${selector}}[$__rate_interval]))`,
-            '{{service_name}} {{operation}}',
-          ),
+      timeseries(
+        panels.processingFailures,
+        `Share of units of work that ended in failure over ${workloads.failures.window}, by service and operation (${failureRatio}); JobFailureRatioHigh fires above ${workloads.failures.above * 100}% for ${workloads.failures.for}.`,
+        'percentunit',
+        size.third,
+      )
+        .withTarget(prom('A', `${failureRatio}{service=~"$service"}`, '{{service}} {{operation}}'))
+        .thresholds(
+          thresholds([
+            [null, 'green'],
+            [workloads.failures.above, 'orange'],
+          ]),
         )
         .min(0),
     )
@@ -121,13 +129,27 @@ export function runtime(): DashboardBuilder {
         'Pool connections in use',
         'Connections used per pool against its maximum (db.client.connection.*). Used at the maximum with requests pending means the pool is the bottleneck.',
         'short',
-        size.half,
+        size.third,
       )
         .withTarget(prom('A', `sum by (service_name, db_client_connection_pool_name) (db_client_connection_count{db_client_connection_state="used", ${selector}})`, '{{service_name}} {{db_client_connection_pool_name}} used'))
         .withTarget(prom('B', `max by (service_name, db_client_connection_pool_name) (db_client_connection_max{${selector}})`, '{{service_name}} {{db_client_connection_pool_name}} max')),
     )
     .withPanel(
-      timeseries('Pool requests waiting', 'Requests waiting for a connection per pool. Anything above zero for long adds straight to latency.', 'short', size.half).withTarget(
+      timeseries(
+        panels.connectionFailures,
+        'Connection attempts (db.client.connection.create_time) and database calls (db.client.operation.duration) per second that failed to connect, by error.type: refused, reset, timed out, SQLSTATE 08xxx, 53300, 57P0x, 28xxx, pool timeout. DatabaseConnectionFailures fires when this stays above zero.',
+        'cps',
+        size.third,
+      )
+        .withTarget(
+          prom('A', `sum by (service_name, error_type) (rate(db_client_connection_create_time_seconds_count{error_type=~"${database.connectionErrorTypes}", ${selector}}[$__rate_interval]))`, '{{service_name}} connect {{error_type}}'),
+        )
+        .withTarget(
+          prom('B', `sum by (service_name, error_type) (rate(db_client_operation_duration_seconds_count{error_type=~"${database.connectionErrorTypes}", ${selector}}[$__rate_interval]))`, '{{service_name}} call {{error_type}}'),
+        ),
+    )
+    .withPanel(
+      timeseries(panels.poolPending, `Requests waiting for a connection per pool. Anything above zero for long adds straight to latency; DatabasePoolExhausted fires when it stays above zero for ${database.pendingAcquisitions.for}.`, 'short', size.third).withTarget(
         prom('A', `sum by (service_name, db_client_connection_pool_name) (db_client_connection_pending_requests{${selector}})`, '{{service_name}} {{db_client_connection_pool_name}}'),
       ),
     );

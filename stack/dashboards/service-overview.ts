@@ -1,5 +1,6 @@
 // Service overview: RED per service and route, with the way out to the traces and logs behind a spike.
-import { DashboardBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { DashboardBuilder, MappingType, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { PanelBuilder as StateTimelinePanel } from '@grafana/grafana-foundation-sdk/statetimeline';
 import { GraphThresholdsStyleConfigBuilder, GraphThresholdsStyleMode, LogsSortOrder } from '@grafana/grafana-foundation-sdk/common';
 import { PanelBuilder as LogsPanel } from '@grafana/grafana-foundation-sdk/logs';
 import { PanelBuilder as TablePanel } from '@grafana/grafana-foundation-sdk/table';
@@ -18,6 +19,10 @@ import {
   timeseries,
   traceql,
 } from './shared.js';
+import { panels } from '../mixin/alerts/http.js';
+import { panels as servicePanels } from '../mixin/alerts/services.js';
+import { http, probes, type Duration } from '../mixin/config.js';
+import { recorded } from '../mixin/promql.js';
 
 // `${service:regex}` turns a multi-value selection into one alternation TraceQL and LogQL accept.
 export const errorTracesQuery = '{ resource.service.name =~ "${service:regex}" && span.http.response.status_code >= 500 }';
@@ -39,12 +44,37 @@ const errorTracesLink = (): ReturnType<typeof externalLink> =>
 const serviceLogsLink = (): ReturnType<typeof externalLink> =>
   externalLink('Logs in Loki', serviceLogsUrl, 'Explore the JSON logs of the selected services');
 
+// Lines where the alerts fire: warning on the 15m ratio, critical on the 5m ratio (mixin/config.ts).
 const errorRatioThresholds = (): ReturnType<typeof thresholds> =>
   thresholds([
     [null, 'green'],
-    [0.02, 'orange'],
-    [0.05, 'red'],
+    [http.errorRatio.warning.above, 'orange'],
+    [http.errorRatio.critical.above, 'red'],
   ]);
+
+const dashed = () => new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed);
+
+/** A panel of one recorded latency quantile, with the alert's threshold drawn dashed. */
+function latencyAlertPanel(title: string, alert: { quantile: number; aboveSeconds: number; window: string; for: string }, severity: 'orange' | 'red') {
+  const record = recorded.latency(alert.quantile, alert.window as Duration);
+  return timeseries(
+    title,
+    `The ${Math.round(alert.quantile * 100)}th percentile of server request duration over ${alert.window} (${record}), the series its alert watches: above ${alert.aboveSeconds}s for ${alert.for} fires.`,
+    's',
+    size.quarter,
+  )
+    .withTarget(prom('A', `${record}{service=~"$service"}`, '{{service}}'))
+    .thresholds(
+      thresholds([
+        [null, 'green'],
+        [alert.aboveSeconds, severity],
+      ]),
+    )
+    .thresholdsStyle(dashed())
+    .links([errorTracesLink()]);
+}
+
+const probeJobs = Object.values(probes.jobs).join('|');
 
 export function serviceOverview(): DashboardBuilder {
   return lookoutDashboard(
@@ -69,14 +99,15 @@ export function serviceOverview(): DashboardBuilder {
     )
     .withPanel(
       timeseries(
-        '5xx error ratio',
-        'Share of requests answered 5xx over 5m (service:http_server_errors:ratio_rate5m). Warning alert at 2%, critical at 5%.',
+        panels.errorRatio,
+        `Share of requests answered 5xx, the series the alerts watch: over ${http.errorRatio.critical.window} (critical above ${http.errorRatio.critical.above * 100}%) and over ${http.errorRatio.warning.window} (warning above ${http.errorRatio.warning.above * 100}%).`,
         'percentunit',
         size.third,
       )
-        .withTarget(prom('A', 'service:http_server_errors:ratio_rate5m{service=~"$service"}', '{{service}}'))
+        .withTarget(prom('A', `${recorded.errorRatio(http.errorRatio.critical.window)}{service=~"$service"}`, `{{service}} ${http.errorRatio.critical.window}`))
+        .withTarget(prom('B', `${recorded.errorRatio(http.errorRatio.warning.window)}{service=~"$service"}`, `{{service}} ${http.errorRatio.warning.window}`))
         .thresholds(errorRatioThresholds())
-        .thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed))
+        .thresholdsStyle(dashed())
         .min(0)
         .links([errorTracesLink(), serviceLogsLink()]),
     )
@@ -90,18 +121,33 @@ export function serviceOverview(): DashboardBuilder {
         .withTarget(prom('A', quantile(0.5, 'service_name'), '{{service_name}} p50').exemplar(true))
         .withTarget(prom('B', quantile(0.95, 'service_name'), '{{service_name}} p95').exemplar(true))
         .withTarget(prom('C', quantile(0.99, 'service_name'), '{{service_name}} p99').exemplar(true))
-        .thresholds(
-          thresholds([
-            [null, 'green'],
-            [2, 'orange'],
-            [5, 'red'],
-          ]),
-        )
         .links([errorTracesLink()]),
+    )
+    .withPanel(latencyAlertPanel(panels.latencyCritical, http.latency.critical, 'red'))
+    .withPanel(latencyAlertPanel(panels.latencyWarning, http.latency.warning, 'orange'))
+    .withPanel(
+      new StateTimelinePanel()
+        .title(servicePanels.probeStatus)
+        .description(
+          'Result of the blackbox probes of each service: GET /health every 30s, /health/db every 60s, /health/dependencies every 120s (probe_success). Red for 2m fires the *ServiceDown, ServiceDatabaseCheckFailing and ServiceDependencyCheckFailing alerts.',
+        )
+        .datasource(datasources.prometheus)
+        .unit('bool')
+        .span(size.quarter)
+        .height(size.height)
+        .mappings([
+          { type: MappingType.ValueToText, options: { '0': { text: 'failing', color: 'red', index: 0 }, '1': { text: 'ok', color: 'green', index: 1 } } },
+        ])
+        .withTarget(prom('A', `max by (service, job) (probe_success{job=~"${probeJobs}", service=~"$service"})`, '{{service}} {{job}}')),
+    )
+    .withPanel(
+      timeseries('Probe latency', 'Time each health probe took, end to end (probe_duration_seconds): the health endpoint\'s own latency plus its checks.', 's', size.quarter).withTarget(
+        prom('A', `max by (service, job) (probe_duration_seconds{job=~"${probeJobs}", service=~"$service"})`, '{{service}} {{job}}'),
+      ),
     )
     .withRow(new RowBuilder('Per route'))
     .withPanel(
-      timeseries('Request rate by route', 'HTTP server requests per second per service and route.', 'reqps', size.third).withTarget(
+      timeseries(panels.requestsByRoute, 'HTTP server requests per second per service and route.', 'reqps', size.third).withTarget(
         prom('A', `sum by (service_name, http_route) (rate(${requests}[$__rate_interval]))`, '{{service_name}} {{http_route}}'),
       ),
     )
@@ -115,7 +161,6 @@ export function serviceOverview(): DashboardBuilder {
             '{{service_name}} {{http_route}}',
           ),
         )
-        .thresholds(errorRatioThresholds())
         .min(0)
         .links([errorTracesLink()]),
     )

@@ -5,14 +5,16 @@ import {
   DashboardBuilder,
   DashboardLinkBuilder,
   DashboardLinkType,
+  MappingType,
   QueryVariableBuilder,
   ThresholdsConfigBuilder,
   ThresholdsMode,
   VariableRefresh,
   VariableSort,
 } from '@grafana/grafana-foundation-sdk/dashboard';
-import { LegendDisplayMode, LegendPlacement, VizLegendOptionsBuilder } from '@grafana/grafana-foundation-sdk/common';
+import { BigValueColorMode, BigValueGraphMode, LegendDisplayMode, LegendPlacement, ReduceDataOptionsBuilder, VizLegendOptionsBuilder } from '@grafana/grafana-foundation-sdk/common';
 import { PanelBuilder as TimeseriesPanel } from '@grafana/grafana-foundation-sdk/timeseries';
+import { PanelBuilder as StatPanel } from '@grafana/grafana-foundation-sdk/stat';
 import { DataqueryBuilder as PromQuery } from '@grafana/grafana-foundation-sdk/prometheus';
 import { DataqueryBuilder as LokiQuery } from '@grafana/grafana-foundation-sdk/loki';
 import { DataqueryBuilder as TempoQuery } from '@grafana/grafana-foundation-sdk/tempo';
@@ -23,16 +25,12 @@ export const datasources = {
   loki: { type: 'loki', uid: 'loki' },
   tempo: { type: 'tempo', uid: 'tempo' },
   auditPostgres: { type: 'grafana-postgresql-datasource', uid: 'audit-postgres' },
+  runsPostgres: { type: 'grafana-postgresql-datasource', uid: 'runs-postgres' },
   alertmanager: { type: 'alertmanager', uid: 'alertmanager' },
 } as const satisfies Record<string, common.DataSourceRef>;
 
-export const dashboardUids = {
-  serviceOverview: 'lookout-service-overview',
-  runtime: 'lookout-runtime',
-  audit: 'lookout-audit',
-  alerts: 'lookout-alerts',
-  collector: 'lookout-collector',
-} as const;
+// One list of dashboard UIDs, in the mixin's configuration: alert links name them too.
+export { dashboardUids } from '../mixin/config.js';
 
 const PANEL_HEIGHT = 8;
 
@@ -86,7 +84,7 @@ export function traceql(refId: string, query: string, limit: number): TempoQuery
   return new TempoQuery().refId(refId).datasource(datasources.tempo).queryType('traceql').query(query).limit(limit);
 }
 
-// A query for the audit database. The SDK ships no builder for the PostgreSQL plugin, so this is
+// A query for a PostgreSQL datasource (the audit database unless told otherwise). The SDK ships no builder for the PostgreSQL plugin, so this is
 // the plugin's query model (rawSql in code mode, table format) behind the SDK's Builder interface.
 export interface SqlQuery extends cog.Dataquery {
   refId: string;
@@ -101,12 +99,13 @@ export class SqlQueryBuilder implements cog.Builder<cog.Dataquery> {
   constructor(
     private readonly refId: string,
     private readonly rawSql: string,
+    private readonly datasource: common.DataSourceRef = datasources.auditPostgres,
   ) {}
 
   build(): SqlQuery {
     return {
       refId: this.refId,
-      datasource: datasources.auditPostgres,
+      datasource: this.datasource,
       editorMode: 'code',
       format: 'table',
       rawQuery: true,
@@ -164,4 +163,26 @@ export function timeseries(title: string, description: string, unit: string, wid
     .height(size.height)
     .fillOpacity(10)
     .legend(legendTable());
+}
+
+/** A stat that shows a 1/0 series as UP (green) or DOWN (red): `up`, `pg_up`. */
+export function upStat(title: string, description: string, query: PromQuery): StatPanel {
+  return new StatPanel()
+    .title(title)
+    .description(description)
+    .datasource(datasources.prometheus)
+    .unit('none')
+    .span(size.quarter)
+    .height(size.height)
+    .graphMode(BigValueGraphMode.None)
+    .colorMode(BigValueColorMode.Background)
+    .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
+    .mappings([{ type: MappingType.ValueToText, options: { '0': { text: 'DOWN', color: 'red' }, '1': { text: 'UP', color: 'green' } } }])
+    .thresholds(
+      thresholds([
+        [null, 'red'],
+        [1, 'green'],
+      ]),
+    )
+    .withTarget(query);
 }

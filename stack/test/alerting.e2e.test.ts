@@ -6,18 +6,23 @@
 // spike, the error-ratio rule fires, Alertmanager routes the page, and receivers in this test check route,
 // labels and annotations. What is changed from the committed files, and why: evaluation and scrape intervals of
 // 1 s so the test takes seconds; the rules' `for:` set to 0 s (the promtool unit tests cover the durations);
-// the PagerDuty and Slack receivers' integrations replaced by webhooks to this test, keeping their names and
-// the routing tree. Addresses and paths are rendered for loopback (testkit's startStack).
+// the PagerDuty, Slack and Teams receivers' integrations replaced by webhooks to this test, keeping their names
+// and the routing tree; the email receiver kept as it is, speaking SMTP to a real SMTP server in this test
+// (smtp-server, nodemailer's) in place of the compose stack's mailpit. Addresses and paths are rendered for
+// loopback (testkit's startStack). Beyond the 5xx page, the example services drive the alerts on a worker
+// queue that grows past its threshold and on a runs service that loses its database (a TCP proxy cut).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'mocha';
+import { randomUUID } from 'node:crypto';
+import { SMTPServer } from 'smtp-server';
 import YAML from 'yaml';
-import { eventually, type ExampleSystem, PRELOAD, type RunningStack, startExampleSystem, startStack, stackVersions } from '@lookout/testkit';
+import { call, eventually, examplePorts, type ExamplePorts, type ExampleSystem, PRELOAD, type RunningApp, type RunningStack, SERVER_URL, startExampleSystem, startStack, startTcpProxy, stackBinary, stackVersions, type TcpProxy } from '@lookout/testkit';
 import { loadYaml, metricsCatalogue, path, queries, ruleFiles } from './fixtures/repo.js';
 
 interface Notification {
@@ -52,6 +57,10 @@ describe(`a page end to end (the example services, the Collector ${versions.COLL
   let receiver: Server;
   let promUrl: string;
   let amUrl: string;
+  let smtp: SMTPServer;
+  const mails: { from: string; to: string[]; raw: string }[] = [];
+  let dbProxy: TcpProxy;
+  let ports: ExamplePorts;
 
   before(async function () {
     this.timeout(180_000);
@@ -65,6 +74,21 @@ describe(`a page end to end (the example services, the Collector ${versions.COLL
       });
     });
     const base = `http://127.0.0.1:${await listen(receiver)}`;
+    // A real SMTP server: Alertmanager's email integration speaks SMTP to it (no TLS, as with mailpit).
+    smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onData(stream, session, callback) {
+        let raw = '';
+        stream.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
+        stream.on('end', () => {
+          mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw });
+          callback();
+        });
+      },
+    });
+    const smtpPort = await new Promise<number>((resolve) => smtp.listen(0, '127.0.0.1', () => resolve((smtp.server.address() as AddressInfo).port)));
 
     // The committed rules with `for: 0s`, evaluated every second.
     const ruleCopies = ruleFiles().map((file, i) => {
@@ -77,17 +101,27 @@ describe(`a page end to end (the example services, the Collector ${versions.COLL
       writeFileSync(copy, YAML.stringify(doc));
       return copy;
     });
+    // The example services' ports are chosen first, so the probe jobs of prometheus.yml reach them at the
+    // addresses compose gives them (gateway:8081 …); alert-webhook is not run here, so its probes fail.
+    const example = await examplePorts();
+    ports = example.ports;
     stack = await startStack({
       ruleFiles: ruleCopies,
+      exporters: true,
+      elsewhere: example.elsewhere,
       prometheusConfig: (config) => {
         config.global.scrape_interval = '1s';
         config.global.evaluation_interval = '1s';
+        // The probe jobs' own 30/60/120 s cadence too.
+        for (const job of config.scrape_configs) delete job.scrape_interval;
       },
       // Short waits; every receiver's integrations pointed at this test, under the receiver's own name.
       alertmanagerConfig: (am) => {
         am.route.group_wait = '1s';
         am.route.group_interval = '1s';
+        am.global.smtp_smarthost = `127.0.0.1:${smtpPort}`;
         for (const r of am.receivers) {
+          if (r.email_configs) continue;
           for (const key of Object.keys(r).filter((k) => k.endsWith('_configs'))) delete r[key];
           r.webhook_configs = [{ url: `${base}/${r.name}`, send_resolved: false }];
         }
@@ -95,7 +129,7 @@ describe(`a page end to end (the example services, the Collector ${versions.COLL
     });
     promUrl = stack.prometheusUrl;
     amUrl = stack.alertmanagerUrl;
-    system = await startExampleSystem({ otlpEndpoint: stack.otlpEndpoint });
+    system = await startExampleSystem({ otlpEndpoint: stack.otlpEndpoint, ports });
     // Steady load through the gateway, as the compose stack's traffic service runs it.
     traffic = startProcess(process.execPath, [...PRELOAD, 'dist/src/traffic.js', 'run', '--rps', '20'], {
       cwd: path('examples'),
@@ -109,6 +143,8 @@ describe(`a page end to end (the example services, the Collector ${versions.COLL
     await stack?.stop();
     receiver?.closeAllConnections();
     receiver?.close();
+    await dbProxy?.close();
+    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -189,8 +225,9 @@ describe(`a page end to end (the example services, the Collector ${versions.COLL
     assert.equal(alert.status, 'firing');
     assert.equal(alert.labels.service, 'runs');
     assert.equal(alert.labels.severity, 'critical');
-    assert.match(alert.annotations.runbook_url!, /docs\/runbooks\/ServiceHighErrorRatio\.md$/);
-    assert.match(alert.annotations.dashboard_url!, /\/d\/lookout-service-overview\?var-service=runs$/);
+    // The links, from the external labels the compose defaults give LOOKOUT_RUNBOOK_URL and LOOKOUT_GRAFANA_URL.
+    assert.equal(alert.annotations.runbook_url, 'http://localhost:3000/public/runbooks/ServiceHighErrorRatio.md');
+    assert.equal(alert.annotations.dashboard_url, 'http://localhost:3000/d/lookout-service-overview?var-service=runs');
     assert.ok(alert.annotations.summary && alert.annotations.description);
     // The generic webhook receives every page too.
     await eventually('the same alert at the webhook receiver', () => notifications.find((n) => n.path === '/webhook' && n.alerts.some((a) => a.labels.alertname === 'ServiceHighErrorRatio')), 30_000);
@@ -216,5 +253,115 @@ describe(`a page end to end (the example services, the Collector ${versions.COLL
     assert.equal(byService.payments!.state, 'suppressed');
     assert.ok(byService.payments!.inhibitedBy.length > 0);
     assert.equal(byService.search!.state, 'active', 'a warning of another service is not held back');
+  });
+
+  const postAlert = (labels: Record<string, string>) =>
+    fetch(`${amUrl}/api/v2/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ labels, startsAt: new Date().toISOString(), annotations: { summary: `${labels.alertname} test`, runbook_url: 'r', dashboard_url: 'd' } }]),
+    });
+
+  it('sends the non-urgent tier (severity info) by email, over SMTP, to the configured address and nowhere that pages', async () => {
+    await postAlert({ alertname: 'TicketOnlyCheck', severity: 'info', service: 'billing' });
+    const mail = await eventually('an email about TicketOnlyCheck', () => mails.find((m) => m.raw.includes('TicketOnlyCheck')), 30_000);
+    const am = loadYaml('alertmanager/alertmanager.yml');
+    assert.equal(mail.from, am.global.smtp_from);
+    assert.deepEqual(mail.to, [am.receivers.find((r: { name: string }) => r.name === 'email').email_configs[0].to]);
+    assert.match(mail.raw, /^Subject: \[FIRING:1\] TicketOnlyCheck billing \(info\)/m);
+    await eventually('the webhook copy', () => notifications.find((n) => n.path === '/webhook' && n.alerts.some((a) => a.labels.alertname === 'TicketOnlyCheck')), 20_000);
+    assert.ok(!notifications.some((n) => ['/pagerduty', '/slack'].includes(n.path) && n.alerts.some((a) => a.labels.alertname === 'TicketOnlyCheck')));
+  });
+
+  it('sends to Microsoft Teams only the alerts carrying lookout_notify_msteams="true" (the external label LOOKOUT_NOTIFY_MSTEAMS sets)', async () => {
+    await postAlert({ alertname: 'TeamsOptIn', severity: 'warning', service: 'teams-on', lookout_notify_msteams: 'true' });
+    await postAlert({ alertname: 'TeamsOptIn', severity: 'warning', service: 'teams-off' });
+    await eventually('TeamsOptIn for teams-on at the msteams receiver', () => notifications.find((n) => n.path === '/msteams' && n.alerts.some((a) => a.labels.service === 'teams-on')), 30_000);
+    await eventually('both at Slack', () => ['teams-on', 'teams-off'].every((svc) => notifications.some((n) => n.path === '/slack' && n.alerts.some((a) => a.labels.service === svc))) || undefined, 30_000);
+    assert.ok(!notifications.some((n) => n.path === '/msteams' && n.alerts.some((a) => a.labels.service === 'teams-off')));
+  });
+
+  it('holds back a page during a maintenance silence made with amtool, as docs/sre-path.md describes', async () => {
+    const amtool = startProcess(join(dirname(stackBinary('alertmanager')), 'amtool'), [
+      `--alertmanager.url=${amUrl}`, 'silence', 'add', 'service=maintained', '--duration=15m', '--author=e2e', '--comment=maintenance: database upgrade',
+    ]);
+    assert.equal(await new Promise((resolve) => amtool.child.on('exit', resolve)), 0, amtool.output());
+    const silenceId = amtool.output().trim();
+    await postAlert({ alertname: 'ServiceHighErrorRatio', severity: 'critical', service: 'maintained' });
+    const state = await eventually('the page silenced', async () => {
+      const res = await fetch(`${amUrl}/api/v2/alerts?filter=${encodeURIComponent('service="maintained"')}`);
+      const alerts = (await res.json()) as { status: { state: string; silencedBy: string[] } }[];
+      return alerts[0]?.status.state === 'suppressed' ? alerts[0].status : undefined;
+    }, 20_000);
+    assert.deepEqual(state.silencedBy, [silenceId]);
+  });
+
+  it('fires QueueDepthHigh from a worker whose real queue holds more than the threshold (warning: Slack)', async () => {
+    const threshold = 1000;
+    // One job at a time, each taking a minute: every job posted beyond the first waits in the queue.
+    const slow = await system.spawnExample('worker', { PORT: '0', RUNS_URL: system.runs.url, WORKER_CONCURRENCY: '1', WORKER_WORK_MS: '60000-60001', WORKER_MAX_QUEUED: '5000', OTEL_METRIC_EXPORT_INTERVAL: '1000' });
+    for (let sent = 0; sent < threshold + 50; sent += 50) {
+      const replies = await Promise.all(
+        Array.from({ length: 50 }, () => call(slow.url, 'POST', '/jobs', { body: { run_id: randomUUID(), tenant_id: 'acme', workflow_id: 'nightly' } })),
+      );
+      assert.ok(replies.every((r) => r.status === 202), `worker answered ${replies.find((r) => r.status !== 202)?.status}`);
+    }
+    const note = await eventually(
+      'QueueDepthHigh for the worker at the slack receiver',
+      () => notifications.find((n) => n.path === '/slack' && n.alerts.some((a) => a.labels.alertname === 'QueueDepthHigh' && a.labels.service === 'worker')),
+      60_000,
+    );
+    const alert = note.alerts.find((a) => a.labels.alertname === 'QueueDepthHigh')!;
+    assert.equal(alert.labels.queue, 'workflow-runs');
+    assert.ok(Number(alert.annotations.value) > threshold, alert.annotations.value);
+    await slow.stop();
+  });
+
+  it('fires DatabaseConnectionFailures (critical: PagerDuty) when a runs service loses its database', async () => {
+    const server = new URL(SERVER_URL);
+    dbProxy = await startTcpProxy({ host: server.hostname, port: Number(server.port || 5432) });
+    const viaProxy = new URL(system.runsDb.url);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(dbProxy.port);
+    const runs: RunningApp = await system.spawnExample('runs', { PORT: '0', WORKER_URL: system.worker.url, DATABASE_URL: viaProxy.toString(), OTEL_METRIC_EXPORT_INTERVAL: '1000' });
+    const headers = { 'x-tenant-id': 'acme', 'x-user-id': 'e2e' };
+    assert.equal((await call(runs.url, 'GET', '/runs', { headers })).status, 200);
+    await dbProxy.cut();
+    const page = await eventually(
+      'DatabaseConnectionFailures for the runs service at the pagerduty receiver',
+      async () => {
+        await call(runs.url, 'GET', '/runs', { headers }); // each call tries for a connection and fails
+        return notifications.find((n) => n.path === '/pagerduty' && n.alerts.some((a) => a.labels.alertname === 'DatabaseConnectionFailures' && a.labels.service === 'runs'));
+      },
+      60_000,
+    );
+    const alert = page.alerts.find((a) => a.labels.alertname === 'DatabaseConnectionFailures')!;
+    assert.equal(alert.labels.severity, 'critical');
+    assert.match(alert.annotations.runbook_url!, /\/DatabaseConnectionFailures\.md$/);
+    const health = await call(runs.url, 'GET', '/health/db');
+    assert.equal(health.status, 503, 'the service says so on /health/db too');
+    await runs.stop();
+  });
+
+  it('pages AuthServiceDown when the gateway (it checks API keys) stops answering its /health probe', async () => {
+    const probe = 'probe_success{job="probe-health", service="gateway"}';
+    await eventually('the gateway probed and up', async () => {
+      const body = (await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(probe)}`)).json()) as { data: { result: { value: [number, string] }[] } };
+      return body.data.result[0]?.value[1] === '1' || undefined;
+    }, 30_000);
+    assert.ok(!notifications.some((n) => n.alerts.some((a) => a.labels.alertname === 'AuthServiceDown' && a.labels.service === 'gateway')), 'quiet while it answers');
+    await system.gateway.stop();
+    const page = await eventually(
+      'AuthServiceDown for the gateway at the pagerduty receiver',
+      () => notifications.find((n) => n.path === '/pagerduty' && n.alerts.some((a) => a.labels.alertname === 'AuthServiceDown' && a.labels.service === 'gateway')),
+      60_000,
+    );
+    const alert = page.alerts.find((a) => a.labels.alertname === 'AuthServiceDown')!;
+    assert.equal(alert.labels.severity, 'critical');
+    assert.match(alert.labels.instance!, /\/health$/);
+    // alert-webhook is never started here: an internal service down is a warning, for Slack (and its failing
+    // /health/db probe does not page as a database problem, which would also hold the warning back).
+    await eventually('InternalServiceDown for alert-webhook at the slack receiver', () => notifications.find((n) => n.path === '/slack' && n.alerts.some((a) => a.labels.alertname === 'InternalServiceDown' && a.labels.service === 'alert-webhook')), 30_000);
+    assert.ok(!notifications.some((n) => n.alerts.some((a) => a.labels.alertname === 'ServiceDatabaseCheckFailing' && a.labels.service === 'alert-webhook')));
   });
 });

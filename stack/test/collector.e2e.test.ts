@@ -65,7 +65,7 @@ describe(`the Collector ${versions.COLLECTOR_VERSION} between the agent and Prom
   });
 
   it('delivers http_server_request_duration_seconds_bucket of the example services to Prometheus, with the promoted resource attributes as labels', async () => {
-    for (let i = 0; i < 5; i++) await fetch(`${system.gateway.url}/health/ready`);
+    for (let i = 0; i < 5; i++) await fetch(`${system.gateway.url}/health`);
     const series = await eventually('the gateway\'s request durations in Prometheus', async () => {
       const result = await query('http_server_request_duration_seconds_bucket{service_name="gateway"}');
       return result.length > 0 ? result : undefined;
@@ -86,7 +86,7 @@ describe(`the Collector ${versions.COLLECTOR_VERSION} between the agent and Prom
     // A finding this test keeps visible: @opentelemetry/sdk-metrics 3.0 has no exemplar reservoir, so the
     // services' histograms reach Prometheus without trace_id exemplars. When the agent adds them, this fails
     // and becomes the positive check.
-    for (let i = 0; i < 5; i++) await fetch(`${system.gateway.url}/health/ready`);
+    for (let i = 0; i < 5; i++) await fetch(`${system.gateway.url}/health`);
     await eventually('the gateway\'s histogram in Prometheus', async () => (await query('http_server_request_duration_seconds_bucket{service_name="gateway"}')).length > 0 || undefined, 60_000);
     const now = Date.now() / 1000;
     const url = `${stack.prometheusUrl}/api/v1/query_exemplars?query=${encodeURIComponent('http_server_request_duration_seconds_bucket{service_namespace="lookout-examples"}')}&start=${now - 600}&end=${now + 60}`;

@@ -33,9 +33,10 @@ async function start(image: ReplayedImage, service: string, env: Record<string, 
   });
 }
 
+/** /health/db: 200 once the service's database answers (`database: 'none'` for a service without one). */
 async function ready(app: RunningApp): Promise<void> {
-  const res = await fetch(`${app.url}/health/ready`);
-  assert.equal(res.status, 200, `${app.url}/health/ready: ${await res.text()}`);
+  const res = await fetch(`${app.url}/health/db`);
+  assert.equal(res.status, 200, `${app.url}/health/db: ${await res.text()}`);
 }
 
 describe('the images built from this repository (Dockerfile steps replayed without Docker)', function () {
@@ -75,7 +76,7 @@ describe('the images built from this repository (Dockerfile steps replayed witho
     }
   });
 
-  it('examples image: the gateway, worker and alert webhook start with their compose commands and answer /health/ready', async () => {
+  it('examples image: the gateway, worker and alert webhook start with their compose commands and answer /health/db', async () => {
     const image = images.examples!;
     for (const service of ['gateway', 'worker', 'alert-webhook']) {
       const app = await start(image, service, {});
@@ -99,7 +100,7 @@ describe('the images built from this repository (Dockerfile steps replayed witho
     assert.deepEqual(JSON.parse(stdout), { service: 'runs', status: 200, fault: { active: false } });
   });
 
-  it('audit-api image: starts with its command, applies migrations and answers /health/ready', async () => {
+  it('audit-api image: starts with its command, applies migrations and answers /health/db', async () => {
     const image = images['audit-api']!;
     assert.deepEqual(commandOf(image, 'audit-api'), ['node', '--import', '@lookout/agent/register', 'dist/src/main.js']);
     assert.ok(!existsSync(join(image.root, 'app/audit-api/src')));

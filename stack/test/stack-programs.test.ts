@@ -3,8 +3,10 @@
 // other programs are built at the versions compose pins too.
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
-import { stackVersions } from '@lookout/testkit';
-import { loadYaml } from './fixtures/repo.js';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { stackBinary, stackVersions } from '@lookout/testkit';
+import { loadYaml, path } from './fixtures/repo.js';
 
 const KINDS = { receivers: 'receiver', processors: 'processor', exporters: 'exporter', extensions: 'extension' } as const;
 // Current component names that differ from their module's: otlp_grpc is the otlp exporter.
@@ -37,8 +39,18 @@ describe('the stack programs built here (collector/manifest.yaml, scripts/stack-
     assert.equal(versions.COLLECTOR_VERSION, tag('otel-collector'));
     assert.equal(versions.PROMETHEUS_VERSION, tag('prometheus'));
     assert.equal(versions.ALERTMANAGER_VERSION, tag('alertmanager'));
+    assert.equal(versions.BLACKBOX_EXPORTER_VERSION, tag('blackbox-exporter'));
+    assert.equal(versions.POSTGRES_EXPORTER_VERSION, tag('postgres-exporter'));
+    // Debian's package of the same upstream release (scripts/install-exporters.sh refuses any other).
+    assert.match(versions.BLACKBOX_EXPORTER_DEBIAN_VERSION!, new RegExp(`^${versions.BLACKBOX_EXPORTER_VERSION!.replace(/\./g, '\\.')}-`));
+    assert.match(versions.POSTGRES_EXPORTER_DEBIAN_VERSION!, new RegExp(`^${versions.POSTGRES_EXPORTER_VERSION!.replace(/\./g, '\\.')}-`));
     // Prometheus 3.x is the Go module v0.3xx.y.
     const [major, minor, patch] = versions.PROMETHEUS_VERSION!.split('.').map(Number);
     assert.equal(versions.PROMETHEUS_MODULE_VERSION, `v0.${major! * 100 + minor!}.${patch}`);
+  });
+
+  it('builds a new Collector when collector/manifest.yaml changes: its directory carries the manifest\'s hash', () => {
+    const hash = createHash('sha256').update(readFileSync(path('collector/manifest.yaml'))).digest('hex').slice(0, 8);
+    assert.match(stackBinary('otelcol-lookout'), new RegExp(`/otelcol-${stackVersions().COLLECTOR_VERSION!.replace(/\./g, '\\.')}-${hash}/bin/otelcol-lookout$`));
   });
 });

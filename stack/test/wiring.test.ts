@@ -2,7 +2,8 @@
 // Collector, Loki, Tempo and Grafana binaries: docker-compose.yml against the compose-spec JSON schema,
 // mounted files, pinned images, published ports; the Collector's pipelines naming only defined components;
 // hosts and ports agreeing across the Collector, Prometheus, Tempo, Loki, Grafana and compose files; the
-// example services' images, entry points, URLs and database logins.
+// example services' images, entry points, URLs and database logins; the exporters and probes Prometheus
+// scrapes, and the links its alerts carry.
 // Not checked here: that those four programs accept their files (they would need their own binaries).
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -13,6 +14,8 @@ import { datasources, loadJson, loadYaml, path } from './fixtures/repo.js';
 
 const require = createRequire(import.meta.url);
 const compose = () => loadYaml('docker-compose.yml');
+/** Prometheus's environment for global.external_labels: URLs a person opens from a notification. */
+const LINK_VARIABLES = ['LOOKOUT_GRAFANA_URL', 'LOOKOUT_RUNBOOK_URL'];
 
 /** `host:port` of a URL or bare endpoint. */
 function hostPort(endpoint: string): string {
@@ -64,12 +67,20 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('publishes only Grafana, the audit API and the Collector', () => {
+  it('publishes only Grafana, the audit API and the Collector, and mailpit\'s web UI to this machine only', () => {
     const publishing = Object.entries<any>(compose().services)
       .filter(([, service]) => (service.ports ?? []).length > 0)
       .map(([name]) => name)
       .sort();
-    assert.deepEqual(publishing, ['audit-api', 'grafana', 'otel-collector']);
+    assert.deepEqual(publishing, ['audit-api', 'grafana', 'mailpit', 'otel-collector']);
+    assert.deepEqual(compose().services.mailpit.ports, ['127.0.0.1:8025:8025']);
+  });
+
+  it('sends Alertmanager\'s email to the compose stack\'s mailpit on its SMTP port', () => {
+    const am = loadYaml('alertmanager/alertmanager.yml');
+    assert.equal(am.global.smtp_smarthost, 'mailpit:1025');
+    assert.ok(compose().services.mailpit, 'a mailpit service');
+    assert.ok(am.receivers.some((r: { email_configs?: unknown[] }) => r.email_configs?.length), 'an email receiver');
   });
 
   it('waits for health: every depends_on names a service, with service_healthy only where there is a health check', () => {
@@ -118,8 +129,9 @@ describe('the example services in docker-compose.yml', () => {
   it('points every service URL at a compose service on the port it listens on', () => {
     const urls = Object.entries(services()).flatMap(([name, service]) =>
       Object.entries<string>(service.environment ?? {})
-        // Service-to-service URLs (not DATABASE_URL, nor Grafana's own public root URL).
-        .filter(([key]) => /_URL$/.test(key) && key !== 'DATABASE_URL' && !key.startsWith('GF_'))
+        // Service-to-service URLs (not DATABASE_URL, nor Grafana's own public root URL, nor the links for
+        // people that Prometheus puts on alerts).
+        .filter(([key]) => /_URL$/.test(key) && key !== 'DATABASE_URL' && !key.startsWith('GF_') && !LINK_VARIABLES.includes(key))
         .map(([key, value]) => ({ name, key, url: new URL(value) })),
     );
     assert.ok(urls.length >= 6, JSON.stringify(urls));
@@ -147,6 +159,14 @@ describe('the example services in docker-compose.yml', () => {
       assert.match(init, new RegExp(`CREATE ROLE ${username} LOGIN`), `${name}: role ${username}`);
       assert.match(init, new RegExp(`CREATE DATABASE ${pathname.slice(1)} OWNER ${username};`), `${name}: database ${pathname}`);
     }
+    // postgres-exporter's login (DATA_SOURCE_NAME): made by the init scripts, with the password compose gives both.
+    const exporter = services()['postgres-exporter'];
+    const dsn = new URL(exporter.environment.DATA_SOURCE_NAME.replace(/\$\{[^}]+\}/g, 'secret'));
+    assert.equal(dsn.host, 'postgres:5432');
+    assert.match(init, new RegExp(`CREATE ROLE ${dsn.username} LOGIN`));
+    assert.match(init, new RegExp(`GRANT pg_monitor TO ${dsn.username};`));
+    const password = /\$\{(\w+):\?/.exec(exporter.environment.DATA_SOURCE_NAME)![1]!;
+    assert.match(String(services().postgres.environment[password]), new RegExp(`^\\$\\{${password}:\\?`), `the postgres service gets ${password} for its init script`);
   });
 });
 
@@ -194,13 +214,112 @@ describe('OpenTelemetry Collector configuration', () => {
   });
 });
 
+describe('the host, PostgreSQL and probe metrics (docker-compose.yml, collector/config.yaml, prometheus/prometheus.yml)', () => {
+  const prometheus = () => loadYaml('prometheus/prometheus.yml');
+  const job = (name: string) => prometheus().scrape_configs.find((j: any) => j.job_name === name);
+  const volumesOf = (service: string) => (compose().services[service].volumes as string[]).map((v) => v.split(':'));
+  /** A container path of a service's command flag, mapped back to the repository file mounted there. */
+  const mountedFile = (service: string, flag: string) => {
+    const value = (compose().services[service].command as string[]).find((f) => f.startsWith(`${flag}=`))!.split('=')[1]!;
+    const volume = volumesOf(service).find(([, target]) => target === value);
+    assert.ok(volume, `${service}: ${value} is mounted`);
+    return volume[0]!;
+  };
+
+  it('collects the host\'s metrics in the Collector from the host\'s / mounted read-only at root_path, as job lookout/host', () => {
+    const c = loadYaml('collector/config.yaml');
+    const receiver = c.receivers.host_metrics;
+    assert.equal(receiver.collection_interval, '30s');
+    assert.deepEqual(Object.keys(receiver.scrapers).sort(), ['cpu', 'filesystem', 'load', 'memory']);
+    assert.equal(receiver.scrapers.filesystem.metrics['system.filesystem.utilization'].enabled, true);
+    assert.ok(receiver.scrapers.filesystem.exclude_fs_types.fs_types.includes('tmpfs'));
+    assert.deepEqual(volumesOf('otel-collector').find(([source]) => source === '/'), ['/', receiver.root_path, 'ro']);
+    const [name, pipeline] = Object.entries<any>(c.service.pipelines).find(([, p]) => p.receivers.includes('host_metrics'))!;
+    assert.deepEqual(pipeline.receivers, ['host_metrics'], `${name}: the host's metrics alone`);
+    const set = Object.fromEntries(
+      pipeline.processors.flatMap((p: string) => c.processors[p].attributes ?? []).filter((a: any) => a.value).map((a: any) => [a.key, a.value]),
+    );
+    assert.deepEqual(set, { 'service.namespace': 'lookout', 'service.name': 'host' }, 'Prometheus makes job="lookout/host"');
+    assert.deepEqual(pipeline.exporters, c.service.pipelines.metrics.exporters);
+    for (const [other, spec] of Object.entries<any>(c.service.pipelines)) {
+      if (other !== name) assert.ok(!spec.processors.some((p: string) => p.startsWith('resource/')), `${other}: services keep their own service.name`);
+    }
+  });
+
+  it('scrapes postgres-exporter, with its custom queries mounted, over the databases the init scripts create', () => {
+    assert.deepEqual(job('postgres').static_configs[0].targets, ['postgres-exporter:9187']);
+    assert.ok(existsSync(path(mountedFile('postgres-exporter', '--extend.query-path'))));
+    const command = compose().services['postgres-exporter'].command as string[];
+    assert.ok(command.includes('--auto-discover-databases'));
+    const databases = command.find((f) => f.startsWith('--include-databases='))!.split('=')[1]!.split(',');
+    const init = readdirSync(path('postgres/init')).map((f) => readFileSync(path('postgres/init', f), 'utf8')).join('\n');
+    for (const database of databases) {
+      assert.match(init, new RegExp(`CREATE DATABASE ${database} OWNER`), database);
+      // 01 and 02 take CONNECT from PUBLIC: the monitoring login is granted it (03-monitoring.sh).
+      assert.match(init, /GRANT CONNECT ON DATABASE %I TO lookout_monitor/);
+    }
+  });
+
+  it('probes /health every 30 s, /health/db every 60 s and /health/dependencies every 120 s of every service we ship, through blackbox-exporter', () => {
+    const services = compose().services as Record<string, any>;
+    // Every service with an HTTP port of its own (PORT): the audit API and the example services but traffic.
+    const shipped = Object.entries(services).filter(([, s]) => s.environment?.PORT).map(([name, s]) => [name, `${name}:${s.environment.PORT}`]);
+    assert.deepEqual(shipped.map(([name]) => name).sort(), ['alert-webhook', 'audit-api', 'gateway', 'runs', 'worker']);
+    const blackbox = loadYaml(mountedFile('blackbox-exporter', '--config.file'));
+    const cadence: Record<string, [string, string]> = { 'probe-health': ['30s', '/health'], 'probe-db': ['60s', '/health/db'], 'probe-dependencies': ['120s', '/health/dependencies'] };
+    for (const [name, [interval, healthPath]] of Object.entries(cadence)) {
+      const j = job(name);
+      assert.equal(j.scrape_interval, interval, name);
+      assert.equal(j.metrics_path, '/probe');
+      const module = j.params.module[0];
+      assert.ok(blackbox.modules[module], `${name}: module ${module} in blackbox/blackbox.yml`);
+      const targets = j.static_configs.flatMap((g: any) => g.targets.map((t: string) => [g.labels.service, t]));
+      assert.deepEqual(
+        targets.sort(),
+        shipped.map(([service, address]) => [service, `http://${address}${healthPath}`]).sort(),
+        `${name}: each service once, labelled with its compose name`,
+      );
+      assert.deepEqual(j.relabel_configs, [
+        { source_labels: ['__address__'], target_label: '__param_target' },
+        { source_labels: ['__param_target'], target_label: 'instance' },
+        { target_label: '__address__', replacement: 'blackbox-exporter:9115' },
+      ]);
+    }
+    const module = blackbox.modules.http_2xx_health;
+    assert.equal(module.prober, 'http');
+    assert.equal(module.timeout, '5s');
+    assert.equal(module.http.method, 'GET');
+    assert.equal(module.http.follow_redirects, false);
+    assert.deepEqual(module.http.valid_status_codes ?? [], [], 'any 2xx: a 503 fails');
+    assert.deepEqual(job('blackbox-exporter').static_configs[0].targets, ['blackbox-exporter:9115']);
+    assert.ok(services['blackbox-exporter'] && services['postgres-exporter']);
+  });
+
+  it('puts Grafana\'s and the runbooks\' URLs on every alert (external labels from Prometheus\'s environment), and Grafana serves the runbooks there', () => {
+    const labels = prometheus().global.external_labels;
+    assert.equal(labels.lookout_grafana_url, '${LOOKOUT_GRAFANA_URL}');
+    assert.equal(labels.lookout_runbook_url, '${LOOKOUT_RUNBOOK_URL}');
+    const env = compose().services.prometheus.environment;
+    const defaultOf = (variable: string) => new RegExp(`^\\$\\{${variable}:-(.+)\\}$`).exec(env[variable])?.[1];
+    const grafana = new URL(defaultOf('LOOKOUT_GRAFANA_URL')!);
+    const runbooks = new URL(defaultOf('LOOKOUT_RUNBOOK_URL')!);
+    assert.equal(grafana.origin, compose().services.grafana.environment.GF_SERVER_ROOT_URL);
+    assert.equal(runbooks.origin, grafana.origin);
+    // Grafana serves its static root (/usr/share/grafana/public in the image) under /public.
+    const mount = volumesOf('grafana').find(([, target]) => target === `/usr/share/grafana${runbooks.pathname}`);
+    assert.deepEqual(mount?.slice(0, 1), ['./docs/runbooks']);
+    assert.equal(mount?.[2], 'ro');
+    // Deprecated in Prometheus 3 (retention lives in the config file); 15d is the default.
+    assert.ok(!(compose().services.prometheus.command as string[]).some((f) => f.startsWith('--storage.tsdb.retention')));
+  });
+});
+
 describe('Grafana datasources', () => {
   it('reach the compose services at their ports, and link exemplars, traces, logs and metrics both ways', () => {
     const sources = datasources();
     const services = compose().services;
-    for (const uid of ['prometheus', 'loki', 'tempo', 'audit-postgres']) assert.ok(sources.has(uid), uid);
-    const file = loadYaml('grafana/provisioning/datasources/datasources.yaml');
-    for (const ds of file.datasources) {
+    for (const uid of ['prometheus', 'loki', 'tempo', 'audit-postgres', 'runs-postgres']) assert.ok(sources.has(uid), uid);
+    for (const ds of sources.values() as Iterable<{ uid: string; url: string }>) {
       const host = hostPort(ds.url.includes('://') ? ds.url : `tcp://${ds.url}`).split(':')[0]!;
       assert.ok(services[host], `datasource ${ds.uid} points at ${host}, which compose does not run`);
     }

@@ -2,7 +2,7 @@
 // the audit API's test secrets and tokens, fresh databases, HTTP calls, polling, free ports, and the stack's
 // upstream programs on loopback.
 export { eventually } from './eventually.js';
-export { startExampleSystem, EXAMPLES_DIR, PRELOAD, type ExampleSystem } from './example-system.js';
+export { examplePorts, startExampleSystem, EXAMPLES_DIR, PRELOAD, type ExamplePorts, type ExampleSystem } from './example-system.js';
 export { freePort } from './free-port.js';
 export { call, type Reply } from './http.js';
 export { createTestDatabase, SERVER_URL, type TestDatabase } from './database.js';
@@ -21,4 +21,5 @@ export {
 export { loadRepoYaml, REPO_ROOT, repoPath } from './repo.js';
 export { stackBinary, stackVersions, startStack, type RunningStack, type StackOptions, type StackProgram } from './stack.js';
 export { spawnNode, type RunningApp, type SpawnNodeOptions } from './spawn-node.js';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { IP_HMAC_KEY, JWT_SECRET, token, type TokenOptions } from './tokens.js';
