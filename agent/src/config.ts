@@ -69,8 +69,18 @@ export interface AgentConfig {
    */
   responseHeaders: Set<ResponseHeaderName>;
   shutdownTimeoutMillis: number;
+  /**
+   * Distinct exception fingerprints `lookout.errors` counts per process (LOOKOUT_ERRORS_MAX_FINGERPRINTS);
+   * faults beyond them are counted as one, `_overflow`.
+   */
+  errorsMaxFingerprints: number;
   /** Directory of the app's entry script, used to find its package.json and its dependencies. */
   appDir: string;
+  /**
+   * The app's root: the directory of the package.json nearest above the entry script (else appDir).
+   * Exception fingerprints name files relative to it, so the same code deployed at two paths agrees.
+   */
+  appRoot: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -134,7 +144,9 @@ export function loadConfig(env: Env = process.env, entry = process.argv[1]): Age
     resourceCommandArgs: bool(env, 'LOOKOUT_RESOURCE_COMMAND_ARGS', false),
     responseHeaders: responseHeaderNames(env),
     shutdownTimeoutMillis: int(env, 'LOOKOUT_SHUTDOWN_TIMEOUT_MS', 5000, 0),
+    errorsMaxFingerprints: int(env, 'LOOKOUT_ERRORS_MAX_FINGERPRINTS', 200, 1),
     appDir,
+    appRoot: appPackage?.dir ?? appDir,
   };
 }
 
@@ -245,12 +257,13 @@ export function serviceVersion(env: Env = process.env, entry = process.argv[1]):
   return serviceVersionOf(parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES), readAppPackage(entry ? dirname(entry) : process.cwd()));
 }
 
-function readAppPackage(dir: string): { name?: string; version?: string } | undefined {
+function readAppPackage(dir: string): { dir: string; name?: string; version?: string } | undefined {
   // Walk up from the entry script to the nearest package.json, as Node's resolver does.
   for (let current = dir; ; current = dirname(current)) {
     try {
       const pkg = JSON.parse(readFileSync(join(current, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
       return {
+        dir: current,
         ...(typeof pkg.name === 'string' && pkg.name ? { name: pkg.name } : {}),
         ...(typeof pkg.version === 'string' && pkg.version ? { version: pkg.version } : {}),
       };

@@ -1,6 +1,7 @@
-// @lookout/agent as a library: the logger, the audit client and its wire contract, service instruments, health endpoints, request ids and the redaction policy.
+// @lookout/agent as a library: the logger, setUser, the audit client and its wire contract, service instruments, health endpoints, request ids and the redaction policy.
 // The telemetry itself starts from the preload (`--import @lookout/agent/register`), not from here.
 export { createLogger, type LoggerOptions } from './logger.js';
+export { setUser, type EndUser } from './errors-user.js';
 export { audit, createAuditClient, type AuditClient, type AuditClientOptions } from './audit/client.js';
 export type { AuditRecordOptions } from './audit/record.js';
 export type { AuditDropReason, AuditStats } from './audit/stats.js';

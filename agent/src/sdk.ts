@@ -1,6 +1,7 @@
 // Starts the OpenTelemetry SDK through @opentelemetry/sdk-node's NodeSDK, given every part: resource,
 // sampler, propagator, context manager, processors and metric readers, so none of its OTEL_* fallbacks runs
 // (build-preload.mjs leaves the exporters those would load out of the bundle), then the instrumentations.
+import { fileURLToPath } from 'node:url';
 import { diag, DiagConsoleLogger, DiagLogLevel, metrics, logs, type Counter, type LoggerProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
@@ -8,6 +9,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler, type Sampler } from '@opentelemetry/sdk-trace';
 import type { AgentConfig } from './config.js';
+import { ErrorCounter, ErrorFingerprintSpanProcessor, ErrorLogRecordProcessor } from './errors.js';
 import { logRecordProcessors, metricReaders, spanProcessors } from './exporter-choice.js';
 import type { ExportStats } from './exporters.js';
 import type { InstrumentationPlan } from './instrumentations.js';
@@ -17,6 +19,12 @@ import { RedactingLogRecordProcessor, RedactingSpanProcessor } from './redacting
 import { installRedactionPolicy } from './redact.js';
 import { currentRequestId, requestIdOf } from './request-id.js';
 import { buildResource } from './resource.js';
+
+/**
+ * This package's built files: the preload bundle runs from dist/preload/, the library half from dist/. An
+ * error the agent makes (for a thrown value that is not an Error) has only these frames: none is the app's.
+ */
+const AGENT_FILES = fileURLToPath(new URL('../', import.meta.url));
 
 /** Latency buckets (seconds) fit for SLOs at 100 ms, 250 ms, 500 ms, 1 s, 2 s and 5 s. */
 export const HTTP_DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2, 2.5, 5, 7.5, 10];
@@ -42,6 +50,9 @@ export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): 
   // exporter set to none the provider still exists: spans carry context into logs and outgoing calls.
   const spans = spanProcessors(config, stats, meterProvider);
   const logRecords = logRecordProcessors(config, stats, meterProvider);
+  // Fingerprints right after redaction, so a message they fall back on is the one exported.
+  const fingerprints = { root: config.appRoot, skip: [AGENT_FILES] };
+  const errors = new ErrorCounter(meterProvider.getMeter('@lookout/agent'), config.errorsMaxFingerprints);
   // NodeSDK's constructor sets a diagnostics logger of its own when OTEL_LOG_LEVEL is set (info for a value
   // it does not know, with a warning that it replaced ours); ours, from the validated config, goes back after.
   diag.disable();
@@ -51,8 +62,8 @@ export async function startSdk(config: AgentConfig, plan: InstrumentationPlan): 
     sampler: buildSampler(config),
     textMapPropagator: propagator,
     contextManager: new AsyncLocalStorageContextManager(),
-    spanProcessors: [new RedactingSpanProcessor(redaction), ...spans],
-    logRecordProcessors: [new RedactingLogRecordProcessor(redaction), ...logRecords],
+    spanProcessors: [new RedactingSpanProcessor(redaction), new ErrorFingerprintSpanProcessor(fingerprints, errors), ...spans],
+    logRecordProcessors: [new RedactingLogRecordProcessor(redaction), new ErrorLogRecordProcessor(fingerprints), ...logRecords],
     metricReaders: [], // they are the meter provider's above
   });
   setDiagLogger(config.logLevel);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import { OtlpReceiver, type ReceivedMetric, type ReceivedSpan, type RunningApp } from '@lookout/testkit';
+import { fingerprint } from '../src/fingerprint.js';
 import { spawnApp } from './fixtures/spawn-app.js';
 
 const DATABASE_URL = new URL(process.env.LOOKOUT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
@@ -163,7 +164,15 @@ describe('database telemetry (pg, knex) from a preloaded agent', function () {
       assert.equal(span.attributes['error.type'], '42P01');
       assert.equal(span.attributes['db.response.status_code'], '42P01');
       assert.deepEqual(span.events, [
-        { name: 'exception', attributes: { 'exception.type': 'DatabaseError', 'exception.message': 'relation "no_such_table" does not exist' } },
+        {
+          name: 'exception',
+          attributes: {
+            'exception.type': 'DatabaseError',
+            'exception.message': 'relation "no_such_table" does not exist',
+            // No stack (db-errors.ts records none): grouped by type and message.
+            'exception.fingerprint': fingerprint({ type: 'DatabaseError', message: 'relation "no_such_table" does not exist' }, { root: '/' }),
+          },
+        },
       ]);
     });
 

@@ -39,6 +39,9 @@ describe('Prometheus names of OTLP metrics', () => {
     ['process.memory.usage', 'By', 'updown', 'process_memory_usage_bytes'],
     ['lookout.worker.queue.depth', '{message}', 'gauge', 'lookout_worker_queue_depth'],
     ['lookout.audit.events.written', '{event}', 'counter', 'lookout_audit_events_written_total'],
+    ['lookout.errors', '{exception}', 'counter', 'lookout_errors_total'],
+    ['lookout.backup.last_success', 's', 'gauge', 'lookout_backup_last_success_seconds'],
+    ['db.client.connection.create_time', 's', 'histogram', 'db_client_connection_create_time_seconds'],
     ['x.bytes.sent', 'By', 'counter', 'x_bytes_sent_total'],
   ];
   for (const [name, unit, kind, expected] of cases) {

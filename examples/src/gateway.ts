@@ -2,7 +2,7 @@
 // and user, and forwards to the runs service with the tenant, user and request id in headers.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { createLogger } from '@lookout/agent';
+import { createLogger, setUser } from '@lookout/agent';
 import { gatewayConfig, type ApiKey } from './config.js';
 import { serviceApp } from './lib/app.js';
 import { callService } from './lib/call.js';
@@ -30,6 +30,8 @@ async function start(): Promise<void> {
   /** Forwards to the runs service and relays its status and body (its errors are already in our format). */
   const forward = async (ctx: Context, method: string, path: string, body?: unknown) => {
     const caller = authenticate(ctx);
+    // The API key's user, on this request's spans and later log lines: errors say how many users they touched.
+    setUser({ id: caller.user });
     const reply = await callService(config.runsUrl, method, path, {
       headers: { [TENANT_HEADER]: caller.tenant, [USER_HEADER]: caller.user },
       body,

@@ -2,6 +2,7 @@
 // and never a stack trace to a client. Unexpected errors are logged (with the trace id) and become 500.
 // The class and the common codes are the agent's, so every service answers the same failure the same way.
 import { bodyParserError, HttpError, unansweredError } from '@lookout/agent';
+import { trace } from '@opentelemetry/api';
 import type { Middleware } from 'koa';
 import type { Logger } from './logger.js';
 
@@ -21,6 +22,10 @@ export function errorHandler(log: Logger): Middleware {
       // request must say why it failed.
       else if (known.status >= 500) log.warn(`answered ${known.status} ${known.code}`, { method: ctx.method, path: ctx.path, error_message: known.message });
       const { status, code, message, field } = known ?? HttpError.of('internal_error', 'internal error; the trace id in the logs has the details');
+      // A failure this handler answers never reaches the framework, so the agent cannot see it: record it on
+      // the request's span, as an error tracker's middleware would, so it is fingerprinted and counted as an
+      // issue (lookout.errors, the Errors dashboard). A 4xx is the caller's mistake, not an issue.
+      if (status >= 500) trace.getActiveSpan()?.recordException(err instanceof Error ? err : String(err));
       ctx.status = status;
       ctx.body = { error: { code, message, ...(field ? { field } : {}) } };
     }
