@@ -73,20 +73,21 @@ export function createApp(deps: AppDeps): AuditApp {
     if (!deps.isReady()) throw new ApiError(503, 'database_unavailable', 'the audit database is not ready yet; retry later');
     await next();
   });
-  api.use(authenticate(createVerifier(config.auth), onRejected));
+  const usedPrevious = (key: 'jwt_secret' | 'cursor_key') => () => metrics.previousKeyUses.add(1, { key });
+  api.use(authenticate(createVerifier(config.auth, usedPrevious('jwt_secret')), onRejected));
   api.use(rateLimit(config.rateLimitPerSecond, config.rateLimitBurst));
   api.get('/v1/actions', (ctx) => {
     ctx.body = { data: Object.entries(ACTIONS).map(([action, { description, metadata }]) => ({ action, description, metadata_schema: metadata })) };
   });
 
   const write = writeRoutes({ store: deps.store, notifier: deps.notifier, metrics, logger: deps.logger, options }, requireWrite);
-  const read = readRoutes({ store: deps.store, cursors: new CursorCodec(config.cursorKey), notifier: deps.notifier, options }, requireRead);
+  const read = readRoutes({ store: deps.store, cursors: new CursorCodec(config.cursorKey, config.previousCursorKey, usedPrevious('cursor_key')), notifier: deps.notifier, options }, requireRead);
   const stream = streamRoute({ store: deps.store, hub: deps.hub, metrics, heartbeatMs: config.sseHeartbeatMs, maxQueued: config.sseMaxQueuedEvents, open: streams }, requireRead);
   // The stream's path is more specific than the list's; register it first.
   for (const router of [stream, write, read]) api.use(router.routes(), router.allowedMethods());
 
   app.use(errorHandler(deps.logger));
-  app.use(healthEndpoints({ db: deps.db, notifier: deps.notifier, embedded: deps.embedded }));
+  app.use(healthEndpoints({ db: deps.db, notifier: deps.notifier, embedded: deps.embedded, isReady: deps.isReady }));
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, notImplemented: () => new ApiError(501, 'not_implemented', 'method not implemented'), methodNotAllowed: () => new ApiError(405, 'method_not_allowed', 'method not allowed on this path') }));
   return { app, streams };

@@ -2,8 +2,23 @@
 // start: an audit log that silently falls back to a default key or an open door is worse than one that is down.
 
 export type AuthConfig =
-  | { mode: 'hs256'; secret: Uint8Array; issuer?: string; audience?: string }
-  | { mode: 'jwks'; jwksUrl: URL; issuer: string; audience: string; algorithms: string[] };
+  | {
+      mode: 'hs256';
+      secret: Uint8Array;
+      /** The secret being rotated out: tokens signed with it still verify until it is removed. */
+      previousSecret?: Uint8Array;
+      issuer?: string;
+      audience?: string;
+    }
+  | {
+      mode: 'jwks';
+      jwksUrl: URL;
+      issuer: string;
+      audience: string;
+      algorithms: string[];
+      /** After a fetch, how long a token with an unknown kid is refused before the key set is fetched again. */
+      cooldownMs: number;
+    };
 
 export interface AuditConfig {
   /** Undefined: run on embedded PGlite (for trying the API, not for production). */
@@ -14,6 +29,8 @@ export interface AuditConfig {
   ipHmacKey: Buffer;
   /** Signs pagination cursors so a forged or another tenant's cursor is refused. */
   cursorKey: Buffer;
+  /** The cursor key being rotated out: cursors it signed are still accepted until it is removed. */
+  previousCursorKey: Buffer | undefined;
   /** Data directory of the embedded PGlite (no DATABASE_URL); in memory when undefined. */
   pgliteDir: string | undefined;
   migrate: boolean;
@@ -44,6 +61,13 @@ export function loadConfig(env: Env = process.env): AuditConfig {
   if (!ipHmacKey || ipHmacKey.length < 16) {
     throw new ConfigError('LOOKOUT_AUDIT_IP_HMAC_KEY must be set to a secret of at least 16 characters (client IPs are stored only as an HMAC under it)');
   }
+  const cursorKey = env.LOOKOUT_AUDIT_CURSOR_KEY || `cursor:${ipHmacKey}`;
+  const previousCursorKey = env.LOOKOUT_AUDIT_CURSOR_KEY_PREVIOUS || undefined;
+  if (previousCursorKey === cursorKey) {
+    throw new ConfigError(
+      `LOOKOUT_AUDIT_CURSOR_KEY_PREVIOUS is the same as the current cursor key${env.LOOKOUT_AUDIT_CURSOR_KEY ? '' : ' (derived from LOOKOUT_AUDIT_IP_HMAC_KEY)'}: set the new key as LOOKOUT_AUDIT_CURSOR_KEY and the old one as LOOKOUT_AUDIT_CURSOR_KEY_PREVIOUS`,
+    );
+  }
   return {
     databaseUrl: env.DATABASE_URL || undefined,
     port: integer(env, 'PORT', 8080, 0, 65535),
@@ -51,7 +75,8 @@ export function loadConfig(env: Env = process.env): AuditConfig {
     auth: authConfig(env),
     ipHmacKey: Buffer.from(ipHmacKey),
     pgliteDir: env.LOOKOUT_AUDIT_PGLITE_DIR || undefined,
-    cursorKey: Buffer.from(env.LOOKOUT_AUDIT_CURSOR_KEY ?? `cursor:${ipHmacKey}`),
+    cursorKey: Buffer.from(cursorKey),
+    previousCursorKey: previousCursorKey === undefined ? undefined : Buffer.from(previousCursorKey),
     migrate: boolean(env, 'LOOKOUT_AUDIT_MIGRATE', true),
     trustProxy: boolean(env, 'LOOKOUT_AUDIT_TRUST_PROXY', false),
     retentionDays: integer(env, 'LOOKOUT_AUDIT_RETENTION_DAYS', 365, 1, 36_500),
@@ -70,6 +95,9 @@ function authConfig(env: Env): AuthConfig {
   const issuer = env.LOOKOUT_AUDIT_JWT_ISSUER || undefined;
   const audience = env.LOOKOUT_AUDIT_JWT_AUDIENCE || undefined;
   if (env.LOOKOUT_AUDIT_JWKS_URL) {
+    if (env.LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS) {
+      throw new ConfigError('LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS is for HS256 secrets; with LOOKOUT_AUDIT_JWKS_URL, rotate by publishing the new key in the key set next to the old one (docs/audit-api.md, "Rotating keys")');
+    }
     let jwksUrl: URL;
     try {
       jwksUrl = new URL(env.LOOKOUT_AUDIT_JWKS_URL);
@@ -82,12 +110,17 @@ function authConfig(env: Env): AuthConfig {
     const algorithms = (env.LOOKOUT_AUDIT_JWT_ALGORITHMS ?? 'RS256,ES256,EdDSA').split(',').map((a) => a.trim()).filter(Boolean);
     const bad = algorithms.find((a) => a === 'none' || a.startsWith('HS'));
     if (bad) throw new ConfigError(`LOOKOUT_AUDIT_JWT_ALGORITHMS must list asymmetric algorithms only with a JWKS; "${bad}" is not allowed`);
-    return { mode: 'jwks', jwksUrl, issuer, audience, algorithms };
+    const cooldownMs = integer(env, 'LOOKOUT_AUDIT_JWKS_COOLDOWN_S', 30, 1, 3600) * 1000;
+    return { mode: 'jwks', jwksUrl, issuer, audience, algorithms, cooldownMs };
   }
   const secret = env.LOOKOUT_AUDIT_JWT_SECRET;
   if (!secret) throw new ConfigError('set LOOKOUT_AUDIT_JWKS_URL (production) or LOOKOUT_AUDIT_JWT_SECRET (HS256, development)');
   if (secret.length < 32) throw new ConfigError('LOOKOUT_AUDIT_JWT_SECRET must be at least 32 characters (HS256 keys shorter than the hash are brute-forceable)');
-  return { mode: 'hs256', secret: new TextEncoder().encode(secret), issuer, audience };
+  const previous = env.LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS || undefined;
+  if (previous !== undefined && previous.length < 32) throw new ConfigError('LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS must be at least 32 characters, as LOOKOUT_AUDIT_JWT_SECRET (unset it when no rotation is under way)');
+  if (previous === secret) throw new ConfigError('LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS is the same as LOOKOUT_AUDIT_JWT_SECRET: set the new secret as LOOKOUT_AUDIT_JWT_SECRET and the old one as LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS');
+  const encode = (value: string) => new TextEncoder().encode(value);
+  return { mode: 'hs256', secret: encode(secret), ...(previous !== undefined ? { previousSecret: encode(previous) } : {}), issuer, audience };
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {

@@ -12,6 +12,7 @@ export interface AuditMetrics {
   streamDisconnects: Counter;
   retentionRowsRemoved: Counter;
   authFailures: Counter;
+  previousKeyUses: Counter;
   selfAuditDropped: Counter;
 }
 
@@ -29,6 +30,7 @@ export function createMetrics(): AuditMetrics {
     streamDisconnects: meter.createCounter('lookout.audit.stream.disconnects', { unit: '{subscriber}', description: 'Streams closed by the server, by reason (slow_consumer, shutdown).' }),
     retentionRowsRemoved: meter.createCounter('lookout.audit.retention.rows_removed', { unit: '{event}', description: 'Events removed by retention (dropped partitions and trimmed rows).' }),
     authFailures: meter.createCounter('lookout.audit.auth.failures', { unit: '{request}', description: 'Requests refused for their token or scope, by reason.' }),
+    previousKeyUses: meter.createCounter('lookout.audit.previous_key.uses', { unit: '{request}', description: 'Requests whose token (key=jwt_secret) or page cursor (key=cursor_key) verified only with the previous key of a rotation; at zero, the previous key can be removed.' }),
     selfAuditDropped: meter.createCounter('lookout.audit.self_audit.dropped', { unit: '{event}', description: "The API's own audit events (rejected tokens) dropped because their queue was full or the database down." }),
   };
 }

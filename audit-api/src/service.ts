@@ -10,7 +10,7 @@ import type { Logger } from 'winston';
 import { createApp } from './app.js';
 import type { AuditConfig } from './config.js';
 import { scheduleRetention, runRetention } from './jobs/retention.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type AuditMetrics } from './metrics.js';
 import { SelfAudit } from './self-audit.js';
 import { openDatabase } from './store/db.js';
 import { EventStore } from './store/events.js';
@@ -34,13 +34,18 @@ export interface AuditService {
   stop(): Promise<void>;
 }
 
-export async function startService(config: AuditConfig, logger: Logger): Promise<AuditService> {
+/** `metrics`: the service's instruments, through the OpenTelemetry API unless a test passes its own. */
+export async function startService(config: AuditConfig, logger: Logger, metrics: AuditMetrics = createMetrics()): Promise<AuditService> {
   // knex's connection warnings (a database that is down) become structured log lines.
   const database = await openDatabase(config.databaseUrl, config.poolMax, (level, message) => logger.log(level, 'database connection', { err: message }), config.pgliteDir);
   if (database.embedded) {
     logger.warn('no DATABASE_URL: running on embedded PGlite, in memory unless LOOKOUT_AUDIT_PGLITE_DIR is set. For trying the API only: one connection at a time, no cross-replica stream fan-out. Set DATABASE_URL for production.');
   }
-  const metrics = createMetrics();
+  // A key rotation's overlap should end: say at every start that a previous key is still accepted.
+  const previous = [config.auth.mode === 'hs256' && config.auth.previousSecret ? 'LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS' : undefined, config.previousCursorKey ? 'LOOKOUT_AUDIT_CURSOR_KEY_PREVIOUS' : undefined].filter(Boolean);
+  if (previous.length > 0) {
+    logger.info('key rotation: the previous key is still accepted; remove it once lookout.audit.previous_key.uses stays at zero', { variables: previous });
+  }
   const partitions = new Partitions(database.knex);
   const store = new EventStore(database.knex, partitions);
   const report = (what: string) => (err: unknown) => logger.warn(`${what} failed`, { err: (err as Error).message });

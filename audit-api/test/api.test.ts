@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'mocha';
 import { call, createTestDatabase, eventually, freePort, IP_HMAC_KEY, type TestDatabase, token } from '@lookout/testkit';
+import pg from 'pg';
 import { hashIp } from '../src/domain/ip.js';
 import { startTestService, type TestService } from './fixtures/service.js';
 
@@ -393,6 +394,30 @@ describe('audit API over HTTP (real PostgreSQL)', function () {
         assert.equal(deps.body.dependencies.notifications.status, 'down');
       } finally {
         await down.stop();
+      }
+    });
+
+    it('answers /health/db 503 while the database answers but its migrations cannot run (a newer schema than this build knows)', async () => {
+      // An older image on a database a newer release migrated: knex refuses to migrate ("migration directory is
+      // corrupt"), every API call answers 503, and so must the readiness probe.
+      const newer = await createTestDatabase();
+      const client = new pg.Client({ connectionString: newer.url });
+      await client.connect();
+      await client.query('create table audit_knex_migrations (id serial primary key, name varchar(255), batch integer, migration_time timestamptz)');
+      await client.query("insert into audit_knex_migrations (name, batch, migration_time) values ('999_from_a_newer_release.ts', 1, now())");
+      await client.end();
+      const stale = await startTestService(newer.url, {}, { waitReady: false });
+      try {
+        const dbHealth = await eventually('/health/db answering', async () => {
+          const reply = await call(stale.url, 'GET', '/health/db');
+          return reply.body?.database?.error ? reply : undefined;
+        });
+        assert.equal(dbHealth.status, 503, JSON.stringify(dbHealth.body));
+        assert.match(dbHealth.body.database.error, /migrations and partitions are not in place/);
+        assert.equal((await call(stale.url, 'GET', '/health')).status, 200, 'the process itself answers');
+      } finally {
+        await stale.stop();
+        await newer.drop();
       }
     });
 

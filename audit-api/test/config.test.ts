@@ -26,12 +26,15 @@ const rows: Row[] = [
   { variable: 'PORT', good: '0', read: (c) => c.port, expected: 0, bad: '65536', refused: /^PORT must be an integer from 0 to 65535, got "65536"$/ },
   { variable: 'LOOKOUT_AUDIT_HOST', good: '127.0.0.1', read: (c) => c.host, expected: '127.0.0.1' },
   { variable: 'LOOKOUT_AUDIT_JWT_SECRET', good: 'k'.repeat(40), read: (c) => c.auth.mode, expected: 'hs256', bad: 'k'.repeat(31), refused: /^LOOKOUT_AUDIT_JWT_SECRET must be at least 32 characters/ },
+  { variable: 'LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS', good: 'p'.repeat(32), read: (c) => c.auth.mode === 'hs256' && Buffer.from(c.auth.previousSecret!).toString(), expected: 'p'.repeat(32), bad: 'p'.repeat(31), refused: /^LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS must be at least 32 characters/ },
   { variable: 'LOOKOUT_AUDIT_JWKS_URL', with: JWKS, good: 'https://idp.example/keys', read: (c) => c.auth.mode === 'jwks' && c.auth.jwksUrl.href, expected: 'https://idp.example/keys', bad: 'idp/keys', refused: /^LOOKOUT_AUDIT_JWKS_URL is not a URL: "idp\/keys"$/ },
   { variable: 'LOOKOUT_AUDIT_JWT_ISSUER', with: JWKS, good: 'https://other.example/', read: (c) => c.auth.issuer, expected: 'https://other.example/', bad: '', refused: /^LOOKOUT_AUDIT_JWKS_URL needs LOOKOUT_AUDIT_JWT_ISSUER and LOOKOUT_AUDIT_JWT_AUDIENCE/ },
   { variable: 'LOOKOUT_AUDIT_JWT_AUDIENCE', with: JWKS, good: 'audit', read: (c) => c.auth.audience, expected: 'audit', bad: '', refused: /^LOOKOUT_AUDIT_JWKS_URL needs LOOKOUT_AUDIT_JWT_ISSUER and LOOKOUT_AUDIT_JWT_AUDIENCE/ },
   { variable: 'LOOKOUT_AUDIT_JWT_ALGORITHMS', with: JWKS, good: 'ES256, EdDSA', read: (c) => c.auth.mode === 'jwks' && c.auth.algorithms, expected: ['ES256', 'EdDSA'], bad: 'RS256,HS256', refused: /^LOOKOUT_AUDIT_JWT_ALGORITHMS must list asymmetric algorithms only with a JWKS; "HS256" is not allowed$/ },
+  { variable: 'LOOKOUT_AUDIT_JWKS_COOLDOWN_S', with: JWKS, good: '5', read: (c) => c.auth.mode === 'jwks' && c.auth.cooldownMs, expected: 5000, bad: '0', refused: /^LOOKOUT_AUDIT_JWKS_COOLDOWN_S must be an integer from 1 to 3600, got "0"$/ },
   { variable: 'LOOKOUT_AUDIT_IP_HMAC_KEY', good: 'another-key-of-16+', read: (c) => c.ipHmacKey.toString(), expected: 'another-key-of-16+', bad: 'short', refused: /^LOOKOUT_AUDIT_IP_HMAC_KEY must be set to a secret of at least 16 characters/ },
   { variable: 'LOOKOUT_AUDIT_CURSOR_KEY', good: 'cursor-key', read: (c) => c.cursorKey.toString(), expected: 'cursor-key' },
+  { variable: 'LOOKOUT_AUDIT_CURSOR_KEY_PREVIOUS', good: 'old-cursor-key', read: (c) => c.previousCursorKey?.toString(), expected: 'old-cursor-key', bad: 'cursor:ip-hmac-key-0123456789', refused: /^LOOKOUT_AUDIT_CURSOR_KEY_PREVIOUS is the same as the current cursor key \(derived from LOOKOUT_AUDIT_IP_HMAC_KEY\)/ },
   { variable: 'LOOKOUT_AUDIT_PGLITE_DIR', good: '/var/lib/audit', read: (c) => c.pgliteDir, expected: '/var/lib/audit' },
   { variable: 'LOOKOUT_AUDIT_MIGRATE', good: 'FALSE', read: (c) => c.migrate, expected: false, bad: '0', refused: /^LOOKOUT_AUDIT_MIGRATE must be true or false, got "0"$/ },
   { variable: 'LOOKOUT_AUDIT_TRUST_PROXY', good: 'True', read: (c) => c.trustProxy, expected: true, bad: '1', refused: /^LOOKOUT_AUDIT_TRUST_PROXY must be true or false, got "1"$/ },
@@ -65,6 +68,17 @@ describe('audit API configuration', () => {
     for (const value of ['1', '0', 'yes', 'no', 'on']) {
       refuses(() => loadConfig({ ...REQUIRED, LOOKOUT_AUDIT_TRUST_PROXY: value }), new RegExp(`^LOOKOUT_AUDIT_TRUST_PROXY must be true or false, got "${value}"$`));
     }
+  });
+
+  it('refuses a previous key equal to the current one (a rotation that forgot the new key), and a previous HS256 secret with a JWKS', () => {
+    refuses(() => loadConfig({ ...REQUIRED, LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS: REQUIRED.LOOKOUT_AUDIT_JWT_SECRET }), /^LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS is the same as LOOKOUT_AUDIT_JWT_SECRET: set the new secret as LOOKOUT_AUDIT_JWT_SECRET/);
+    refuses(() => loadConfig({ ...REQUIRED, LOOKOUT_AUDIT_CURSOR_KEY: 'k1', LOOKOUT_AUDIT_CURSOR_KEY_PREVIOUS: 'k1' }), /^LOOKOUT_AUDIT_CURSOR_KEY_PREVIOUS is the same as the current cursor key: set the new key as LOOKOUT_AUDIT_CURSOR_KEY/);
+    refuses(() => loadConfig({ ...REQUIRED, ...JWKS, LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS: 'p'.repeat(32) }), /^LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS is for HS256 secrets; with LOOKOUT_AUDIT_JWKS_URL, rotate by publishing the new key/);
+    const plain = loadConfig(REQUIRED);
+    assert.equal(plain.auth.mode === 'hs256' && plain.auth.previousSecret, undefined, 'unset: no previous secret');
+    assert.equal(plain.previousCursorKey, undefined, 'unset: no previous cursor key');
+    const jwks = loadConfig({ ...REQUIRED, ...JWKS }).auth;
+    assert.equal(jwks.mode === 'jwks' && jwks.cooldownMs, 30_000, 'default JWKS cooldown: 30 s');
   });
 
   it('retention and migrations need DATABASE_URL and nothing else', () => {

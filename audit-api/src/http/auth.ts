@@ -1,7 +1,8 @@
 // Bearer JWT authentication with jose: HS256 with a shared secret for development, or a JWKS with an
 // issuer, an audience and an allowlist of asymmetric algorithms for production. The tenant comes from the
-// verified `tenant_id` claim only. Every refusal is counted and recorded as auth.token.rejected.
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+// verified `tenant_id` claim only. Every refusal is counted and recorded as auth.token.rejected. During a key
+// rotation an HS256 token may also verify with the previous secret (LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS).
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Context, Middleware } from 'koa';
 import type { AuthConfig } from '../config.js';
 import { ApiError } from '../domain/errors.js';
@@ -30,18 +31,41 @@ const TENANT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export type Verifier = (token: string) => Promise<Principal>;
 
-export function createVerifier(auth: AuthConfig): Verifier {
-  const key: Uint8Array | JWTVerifyGetKey = auth.mode === 'hs256' ? auth.secret : createRemoteJWKSet(auth.jwksUrl, { timeoutDuration: 3000, cooldownDuration: 30_000 });
+/**
+ * `onPreviousKey` is called for each token that verified only with the previous HS256 secret (a rotation's
+ * overlap), so the operator can see when nothing uses it any more. With a JWKS the key set carries both
+ * keys during a rotation, and jose fetches it again for an unknown kid once the cooldown has passed.
+ */
+export function createVerifier(auth: AuthConfig, onPreviousKey: () => void = () => {}): Verifier {
   const options = {
     algorithms: auth.mode === 'hs256' ? ['HS256'] : auth.algorithms,
     ...(auth.issuer ? { issuer: auth.issuer } : {}),
     ...(auth.audience ? { audience: auth.audience } : {}),
     clockTolerance: 5,
   };
+  let verifySignature: (token: string) => Promise<JWTPayload>;
+  if (auth.mode === 'jwks') {
+    const keys = createRemoteJWKSet(auth.jwksUrl, { timeoutDuration: 3000, cooldownDuration: auth.cooldownMs });
+    verifySignature = async (token) => (await jwtVerify(token, keys, options)).payload;
+  } else {
+    const { secret, previousSecret } = auth;
+    // jose checks the signature before the claims, so only a signature that fails under the current
+    // secret is tried under the previous one: at most two HMACs, and one on the hot path.
+    verifySignature = async (token) => {
+      try {
+        return (await jwtVerify(token, secret, options)).payload;
+      } catch (err) {
+        if (!previousSecret || !(err instanceof errors.JWSSignatureVerificationFailed)) throw err;
+        const { payload } = await jwtVerify(token, previousSecret, options);
+        onPreviousKey();
+        return payload;
+      }
+    };
+  }
   return async (token) => {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, key as Uint8Array, options));
+      payload = await verifySignature(token);
     } catch (err) {
       throw new TokenRejected(reasonOf(err), messageOf(err), unverifiedTenant(token));
     }

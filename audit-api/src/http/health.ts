@@ -8,12 +8,19 @@ export interface HealthDeps {
   db: Knex;
   notifier: Notifier;
   embedded: boolean;
+  /** False until migrations and partitions are in place (the API answers 503 meanwhile). */
+  isReady: () => boolean;
 }
 
 export function healthEndpoints(deps: HealthDeps): HealthMiddleware {
   return createHealth({
-    // Cancelled on the server too, so a stuck probe does not hold a pool connection past its answer.
-    database: async () => void (await deps.db.raw('select 1').timeout(HEALTH_TIMEOUT_MS, { cancel: true })),
+    // Cancelled on the server too, so a stuck probe does not hold a pool connection past its answer. A database
+    // that answers but whose schema is not in place yet (migrations failing or still running) is not usable:
+    // every API call gets 503 then, so /health/db must not say 200.
+    database: async () => {
+      await deps.db.raw('select 1').timeout(HEALTH_TIMEOUT_MS, { cancel: true });
+      if (!deps.isReady()) throw new Error('the database answers, but migrations and partitions are not in place yet');
+    },
     dependencies: [
       {
         name: 'notifications',
