@@ -1,6 +1,7 @@
 # One image recipe for every Node service of this repository, chosen by the WORKSPACE build argument:
 #   docker build --build-arg WORKSPACE=audit-api -t lookout/audit-api .   (runs dist/src/main.js)
 #   docker build --build-arg WORKSPACE=examples  -t lookout/examples .    (gateway, runs, worker, alert-webhook, traffic)
+#   docker build --build-arg WORKSPACE=ops       -t lookout/ops .         (the backup service, dist/src/main.js)
 # docker-compose.yml passes the argument and names each service's entry point with `command`.
 # Sources are copied path by path (not `COPY . .`), so a developer's node_modules/ and dist/ never reach
 # the image even without a .dockerignore.
@@ -14,6 +15,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY agent/package.json agent/
 COPY audit-api/package.json audit-api/
 COPY examples/package.json examples/
+COPY ops/package.json ops/
 COPY stack/package.json stack/
 COPY testkit/package.json testkit/
 # --ignore-scripts: no install scripts run (the root package.json allows none; esbuild finds its binary
@@ -23,7 +25,8 @@ COPY agent/tsconfig.json agent/tsconfig.build.json agent/build-preload.mjs agent
 COPY agent/src agent/src
 COPY ${WORKSPACE}/tsconfig.json ${WORKSPACE}/tsconfig.build.json ${WORKSPACE}/
 COPY ${WORKSPACE}/src ${WORKSPACE}/src
-COPY ${WORKSPACE}/migrations ${WORKSPACE}/migrations
+# A pattern, not a path: a workspace without migrations (ops) copies nothing, where a missing path fails the build.
+COPY ${WORKSPACE}/migration[s] ${WORKSPACE}/migrations/
 # agent: tsc + the esbuild bundle of the --import entry (dist/preload); the service: tsc into dist/. Then
 # only the agent's and the service's built trees and production dependencies stay.
 RUN npm run build -w agent -w "${WORKSPACE}" \
@@ -34,6 +37,19 @@ RUN npm run build -w agent -w "${WORKSPACE}" \
 FROM node:24.11.1-bookworm-slim
 ARG WORKSPACE
 ENV NODE_ENV=production
+# The backup service's image only: pg_dump must be at least the server's version (compose runs PostgreSQL 17)
+# and Debian bookworm ships 15, so postgresql-client-17 from the PostgreSQL project's apt repository, set up by
+# Debian's own postgresql-common script with the signing key it ships; and the backups' directory, owned by the
+# process's user (compose mounts a named volume there, which takes the ownership on first use). The other
+# images get nothing.
+RUN if [ "$WORKSPACE" = ops ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends ca-certificates postgresql-common \
+      && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+      && apt-get install -y --no-install-recommends postgresql-client-17 \
+      && rm -rf /var/lib/apt/lists/* \
+      && install -d -o node -g node /var/lib/lookout/backups; \
+    fi
 # Root-owned and read-only for the process: the services write nothing to their own tree.
 COPY --from=build /app /app
 WORKDIR /app/${WORKSPACE}

@@ -3,13 +3,14 @@ import type { Dashboard, Panel, RowPanel } from '@grafana/grafana-foundation-sdk
 import { alerts } from './alerts.js';
 import { audit } from './audit.js';
 import { collector } from './collector.js';
+import { errorsDashboard } from './errors.js';
 import { postgres } from './postgres.js';
 import { runtime } from './runtime.js';
 import { security } from './security.js';
 import { serviceOverview } from './service-overview.js';
 import { workflowRuns } from './workflow-runs.js';
 
-const builders = [serviceOverview, runtime, audit, alerts, collector, postgres, workflowRuns, security];
+const builders = [serviceOverview, runtime, audit, alerts, collector, postgres, workflowRuns, security, errorsDashboard];
 
 // The SDK leaves panel ids to Grafana; fixed ids keep panel links (viewPanel=) and diffs stable.
 function assignPanelIds(dashboard: Dashboard): void {

@@ -7,7 +7,7 @@ import {
   GraphThresholdsStyleConfigBuilder,
   GraphThresholdsStyleMode,
 } from '@grafana/grafana-foundation-sdk/common';
-import { database, host } from '../mixin/config.js';
+import { backups, database, host } from '../mixin/config.js';
 import { panels } from '../mixin/alerts/data.js';
 import { recorded } from '../mixin/promql.js';
 import { dashboardUids, labelVariable, lookoutDashboard, prom, size, thresholds, timeseries, upStat as upStatPanel } from './shared.js';
@@ -188,5 +188,39 @@ export function postgres(): DashboardBuilder {
       ).withTarget(
         prom('A', `topk(10, max by (datname, schemaname, relname) (pg_stat_user_tables_n_dead_tup{${perDatabase}}))`, '{{datname}} {{schemaname}}.{{relname}}'),
       ),
+    )
+    .withRow(new RowBuilder('Backups'))
+    .withPanel(
+      timeseries(
+        panels.backupAge,
+        `Time since the newest successful backup of each database (time() minus lookout_backup_last_success_seconds from the backup service). Backups run daily; BackupMissing fires past ${backups.missingAfterHours}h.`,
+        's',
+        size.third,
+      )
+        .withTarget(prom('A', `time() - max by (database) (max_over_time(lookout_backup_last_success_seconds[${backups.lookBack}]))`, '{{database}}'))
+        .thresholds(
+          thresholds([
+            [null, 'green'],
+            [backups.missingAfterHours * 3600, 'red'],
+          ]),
+        )
+        .thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed)),
+    )
+    .withPanel(
+      timeseries('Backup size and duration', 'Size of the newest dump (custom format, compressed) and how long it took, per database: a sudden drop in size is worth a look.', 'bytes', size.third)
+        .withTarget(prom('A', 'max by (database) (lookout_backup_size_bytes)', '{{database}} size'))
+        .withTarget(prom('B', 'max by (database) (rate(lookout_backup_duration_seconds_sum[1d]) / rate(lookout_backup_duration_seconds_count[1d]))', '{{database}} duration (s)'))
+        .overrideByName('B', [{ id: 'unit', value: 's' }]),
+    )
+    .withPanel(
+      timeseries(
+        panels.backupFailures,
+        'Failed backup steps per database and reason (lookout_backup_failures_total: dump, storage, upload, restore, check), and the restore drill\'s last restore time (lookout_backup_restore_duration_seconds). BackupFailed fires on any failure.',
+        'short',
+        size.third,
+      )
+        .withTarget(prom('A', 'sum by (database, reason) (increase(lookout_backup_failures_total[$__rate_interval]))', '{{database}} {{reason}}'))
+        .withTarget(prom('B', 'max by (database) (lookout_backup_restore_duration_seconds)', '{{database}} restore (s)'))
+        .min(0),
     );
 }

@@ -16,6 +16,7 @@ export const dashboardUids = {
   postgres: 'lookout-postgres',
   workflowRuns: 'lookout-workflow-runs',
   security: 'lookout-security',
+  errors: 'lookout-errors',
 } as const;
 
 export type DashboardUid = (typeof dashboardUids)[keyof typeof dashboardUids];
@@ -129,3 +130,24 @@ export function seconds(duration: Duration): number {
   const unit = { s: 1, m: 60, h: 3600, d: 86400 }[duration.slice(-1) as 's' | 'm' | 'h' | 'd'];
   return Number(duration.slice(0, -1)) * unit;
 }
+
+// Errors grouped by the agent's exception.fingerprint (lookout.errors, one series per fingerprint and release).
+// A series exists from a fingerprint's first occurrence in a process, so "seen before" is "a series existed".
+export const errors = {
+  metric: 'lookout_errors_total',
+  // A fingerprint no process reported within `history` before the last `window`.
+  newFingerprint: { window: '15m', history: '7d', for: '0m' },
+  // A known fingerprint (seen within `history`) that had gone quiet for `quietFor` and occurs in a release it had not
+  // occurred in before: the fault came back with a deploy.
+  regression: { window: '15m', history: '7d', quietFor: '1d', for: '0m' },
+} as const;
+
+// The backup service (ops/): one dump per database a day (LOOKOUT_BACKUP_SCHEDULE); its metrics carry `database`.
+export const backups = {
+  databases: ['audit', 'runs'],
+  // One missed daily run plus two hours of slack.
+  missingAfterHours: 26,
+  // How far back the newest success is looked for: a stopped service leaves its last timestamp stale, not absent.
+  lookBack: '8d',
+  failedWindow: '1h',
+} as const;

@@ -2,13 +2,14 @@
 // rule's `why` as a comment, and a header saying where the file comes from.
 import { Document, isMap, isSeq, type YAMLMap } from 'yaml';
 import { dataAlertGroups } from './alerts/data.js';
+import { errorAlertGroups } from './alerts/errors.js';
 import { httpAlertGroups } from './alerts/http.js';
 import { platformAlertGroups } from './alerts/platform.js';
 import { serviceAlertGroups } from './alerts/services.js';
 import { recordingGroups } from './recording.js';
 import { prometheusRule, type AlertRule, type RecordingRule, type RuleGroup } from './rules.js';
 
-export const alertGroups = (): Array<RuleGroup<AlertRule>> => [...httpAlertGroups(), ...serviceAlertGroups(), ...dataAlertGroups(), ...platformAlertGroups()];
+export const alertGroups = (): Array<RuleGroup<AlertRule>> => [...httpAlertGroups(), ...errorAlertGroups(), ...serviceAlertGroups(), ...dataAlertGroups(), ...platformAlertGroups()];
 
 export const allAlerts = (): AlertRule[] => alertGroups().flatMap((group) => group.rules);
 

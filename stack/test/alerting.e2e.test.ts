@@ -234,6 +234,31 @@ describe(`a page end to end (the example services, the Collector ${versions.COLL
     assert.ok(!notifications.some((n) => n.path === '/slack' && n.alerts.some((a) => a.labels.alertname === 'ServiceHighErrorRatio')), 'a critical alert does not go to Slack');
   });
 
+  it('groups the injected failures into one issue: lookout_errors_total by fingerprint, type and release, and NewErrorFingerprint to Slack', async () => {
+    // The 5xx spike above threw the same HttpError from the fault middleware on every failed request: one fingerprint.
+    const series = await eventually('the runs service\'s errors in Prometheus', async () => {
+      const body = (await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('lookout_errors_total{service_name="runs"}')}`)).json()) as {
+        data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+      };
+      return body.data.result.length > 0 ? body.data.result : undefined;
+    }, 30_000);
+    // HttpError names itself after its code: the exception type is the fault's code.
+    const issue = series.find((s) => s.metric.exception_type === 'injected_fault')!;
+    assert.ok(issue, JSON.stringify(series.map((s) => s.metric)));
+    assert.match(issue.metric.exception_fingerprint!, /^[0-9a-f]{16}$/);
+    assert.equal(issue.metric.service_version, '0.1.0', 'the release, promoted from the resource');
+    assert.ok(Number(issue.value[1]) > 10, `${issue.value[1]} failures counted`);
+    assert.equal(series.filter((s) => s.metric.exception_type === 'injected_fault').length, 1, 'one issue, not one per request');
+    const note = await eventually(
+      'NewErrorFingerprint for the runs service at the slack receiver',
+      () => notifications.find((n) => n.path === '/slack' && n.alerts.some((a) => a.labels.alertname === 'NewErrorFingerprint' && a.labels.exception_fingerprint === issue.metric.exception_fingerprint)),
+      30_000,
+    );
+    const alert = note.alerts.find((a) => a.labels.alertname === 'NewErrorFingerprint')!;
+    assert.equal(alert.labels.service, 'runs');
+    assert.equal(alert.annotations.dashboard_url, `http://localhost:3000/d/lookout-errors?var-service=runs&var-fingerprint=${issue.metric.exception_fingerprint}`);
+  });
+
   it('holds back a warning of the service while its critical alert fires (inhibition)', async () => {
     // Posted straight to Alertmanager's API, so the check does not depend on rule timing.
     const now = new Date().toISOString();

@@ -107,6 +107,28 @@ describe(`the Collector ${versions.COLLECTOR_VERSION} between the agent and Prom
     assert.ok(services.has('runs'));
   });
 
+  it('carries the user (setUser at the gateway) and the exception fingerprint through the Collector: enduser.id on the gateway\'s span and log record, exception.fingerprint on the failing span\'s exception event', async () => {
+    // Every request to the runs service fails for a moment (its fault injection): the gateway answers for user alice.
+    const fault = await fetch(`${system.runs.url}/admin/fault`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error_ratio: 1, duration_s: 5 }) });
+    assert.equal(fault.status, 200, await fault.text());
+    const res = await fetch(`${system.gateway.url}/api/runs`, { headers: { 'x-api-key': 'demo-key-acme' } });
+    await fetch(`${system.runs.url}/admin/fault`, { method: 'DELETE' });
+    assert.ok(res.status >= 500, `gateway answered ${res.status}`);
+    const traceId = (res.headers.get('traceresponse') ?? '').split('-')[1]!;
+    const spans = await eventually('the gateway\'s and the runs service\'s server spans at the traces backend', () => {
+      const server = tempo.spans.filter((s) => s.traceId === traceId && s.kind === 'SPAN_KIND_SERVER');
+      return server.length >= 2 ? server : undefined;
+    }, 30_000);
+    const gateway = spans.find((s) => s.resource['service.name'] === 'gateway')!;
+    const runs = spans.find((s) => s.resource['service.name'] === 'runs')!;
+    assert.equal(gateway.attributes['enduser.id'], 'alice');
+    const exception = runs.events.find((e) => e.name === 'exception')!;
+    assert.ok(exception, `an exception event on the runs span: ${JSON.stringify(runs.events)}`);
+    assert.match(String(exception.attributes['exception.fingerprint']), /^[0-9a-f]{16}$/);
+    const line = await eventually('the gateway\'s "runs service failed" record at the logs backend', () => loki.logs.find((l) => l.traceId === traceId && l.resource['service.name'] === 'gateway'), 30_000);
+    assert.equal(line.attributes['enduser.id'], 'alice', 'the request\'s user on its log records');
+  });
+
   it('masks secrets the agent did not (the redaction processor) in log records, under secret keys and in values', async () => {
     await sendLog('card 4111 1111 1111 1111', { api_key: 'k-123456', note: 'postgres://app:hunter2@db/runs' });
     const record = await eventually('the log record at the logs backend', () => loki.logs.find((l) => String(l.body).startsWith('card ')), 30_000);

@@ -1,4 +1,4 @@
-// The two images docker-compose.yml builds from this repository (one Dockerfile, its WORKSPACE build argument
+// The three images docker-compose.yml builds from this repository (one Dockerfile, its WORKSPACE build argument
 // naming the service's workspace), without Docker: the Dockerfile's steps for each are replayed (COPY from the repository, RUN with this machine's Node and npm: npm ci, the build, the
 // prune), then every compose service of that image is started from the pruned tree with the image's
 // ENTRYPOINT and the service's compose `command`. This catches a file the Dockerfile forgets to copy, a
@@ -7,7 +7,8 @@
 // ownership and USER, and anything Docker does at run time (networking, health-check scheduling).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'mocha';
@@ -52,7 +53,7 @@ describe('the images built from this repository (Dockerfile steps replayed witho
       const { dockerfile = 'Dockerfile', args } = service.build as { dockerfile?: string; args: { WORKSPACE: string } };
       images[args.WORKSPACE] = replayDockerfile(dockerfile, { buildArgs: args });
     }
-    assert.deepEqual(Object.keys(images).sort(), ['audit-api', 'examples']);
+    assert.deepEqual(Object.keys(images).sort(), ['audit-api', 'examples', 'ops']);
   });
 
   after(async () => {
@@ -98,6 +99,34 @@ describe('the images built from this repository (Dockerfile steps replayed witho
       env: { PATH: process.env.PATH, ...image.env, OTEL_SDK_DISABLED: 'true', RUNS_URL: runs.url },
     });
     assert.deepEqual(JSON.parse(stdout), { service: 'runs', status: 200, fault: { active: false } });
+  });
+
+  it('ops image: installs the PostgreSQL 17 client for the backup service only, keeps no sources, and its command backs up at start', async () => {
+    const image = images.ops!;
+    assert.deepEqual(commandOf(image, 'backup'), ['node', '--import', '@lookout/agent/register', 'dist/src/main.js']);
+    assert.ok(!existsSync(join(image.root, 'app/ops/src')));
+    // The apt-get step is not replayed (it changes the image's Debian userland): it is guarded by the build
+    // argument, so the other images skip it, and it installs the client this machine's replay uses instead.
+    const [install] = image.skipped;
+    assert.match(install!, /^if \[ "\$WORKSPACE" = ops \]; then .*apt-get install -y --no-install-recommends postgresql-client-17\b/);
+    await promisify(execFile)('pg_dump', ['--version']);
+    const dir = mkdtempSync(join(tmpdir(), 'lookout-image-backups-'));
+    const db = await database();
+    const environment = compose().backup.environment as Record<string, string>;
+    const backup = await spawnNode(commandOf(image, 'backup').slice(1), {
+      cwd: image.cwd,
+      name: 'backup',
+      // It serves no port: the line announcing the next run says it started, after the first backup.
+      port: (line) => (line.message === 'next backup scheduled' ? 1 : undefined),
+      env: { ...image.env, OTEL_SDK_DISABLED: 'true', LOOKOUT_BACKUP_SCHEDULE: environment.LOOKOUT_BACKUP_SCHEDULE!.replace(/^\$\{\w+:-(.+)\}$/, '$1'), LOOKOUT_BACKUP_DATABASES: `audit=${db.url}`, LOOKOUT_BACKUP_DIR: dir },
+    });
+    try {
+      assert.ok(backup.lines.some((l) => typeof l === 'object' && l.message === 'backup finished'), JSON.stringify(backup.lines));
+      assert.equal(readdirSync(join(dir, 'audit')).filter((f) => f.endsWith('.dump')).length, 1);
+    } finally {
+      await backup.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('audit-api image: starts with its command, applies migrations and answers /health/db', async () => {

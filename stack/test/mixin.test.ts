@@ -4,13 +4,13 @@
 // and a panel drawing the series the alert watches (same recording rule, so the same quantile and window).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'mocha';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import { links } from '../mixin/config.js';
 import { allAlerts } from '../mixin/rule-files.js';
 import { dashboardUrl, runbookUrl } from '../mixin/rules.js';
-import { dashboards, panels, path, rules } from './fixtures/repo.js';
+import { dashboards, panels, path, rules, withoutGrafanaVariables } from './fixtures/repo.js';
 
 /** What a PromQL expression reads: metric names, and `{__name__=~"…"}` patterns where it names none. */
 function signals(expr: string): string[] {
@@ -59,6 +59,17 @@ describe('stack/mixin', () => {
     assert.deepEqual(missing, []);
   });
 
+  it('gives every runbook a link to the on-call book\'s procedure for it (docs/operations/)', () => {
+    const missing = readdirSync(path(links.runbookDir))
+      .filter((name) => name.endsWith('.md'))
+      .filter((name) => {
+        const text = readFileSync(path(`${links.runbookDir}/${name}`), 'utf8');
+        const target = /\]\(\.\.\/operations\/([a-z-]+\.md)(#[a-z0-9-]+)?\)/.exec(text)?.[1];
+        return !target || !existsSync(path(`docs/operations/${target}`));
+      });
+    assert.deepEqual(missing, []);
+  });
+
   it('links every alert to a dashboard that has the variables the link sets and a panel drawing the alert\'s series', () => {
     const byUid = new Map(dashboards().map(({ json }) => [json.uid as string, json]));
     const problems: string[] = [];
@@ -74,12 +85,12 @@ describe('stack/mixin', () => {
       for (const name of Object.keys(alert.dashboard.vars ?? { service: '' })) {
         if (!variables.has(name)) problems.push(`${alert.alert}: ${alert.dashboard.uid} has no variable ${name}`);
       }
-      const panel = panels(dashboard).find((p) => p.title === alert.dashboard.panel);
+      const panel = panels(dashboard).find((p) => p.type !== 'row' && p.title === alert.dashboard.panel);
       if (!panel) {
         problems.push(`${alert.alert}: ${alert.dashboard.uid} has no panel "${alert.dashboard.panel}"`);
         continue;
       }
-      const drawn = new Set((panel.targets ?? []).flatMap((t: { expr?: string }) => (t.expr ? signals(t.expr) : [])));
+      const drawn = new Set((panel.targets ?? []).flatMap((t: { expr?: string }) => (t.expr ? signals(withoutGrafanaVariables(t.expr)) : [])));
       for (const signal of signals(alert.expr)) {
         if (!drawn.has(signal)) problems.push(`${alert.alert}: panel "${panel.title}" on ${alert.dashboard.uid} does not draw ${signal}`);
       }

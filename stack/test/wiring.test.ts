@@ -120,7 +120,7 @@ describe('the example services in docker-compose.yml', () => {
     const dockerfile = readFileSync(path('Dockerfile'), 'utf8');
     assert.match(dockerfile, /^ENTRYPOINT \["node", "--import", "@lookout\/agent\/register"\]$/m);
     const grpcPort = hostPort(loadYaml('collector/config.yaml').receivers.otlp.protocols.grpc.endpoint).split(':')[1];
-    for (const [name, service] of [...examples(), ['audit-api', services()['audit-api']] as const]) {
+    for (const [name, service] of [...examples(), ['audit-api', services()['audit-api']] as const, ['backup', services().backup] as const]) {
       assert.equal(service.environment.OTEL_EXPORTER_OTLP_ENDPOINT, `http://otel-collector:${grpcPort}`, name);
       assert.match(service.environment.OTEL_RESOURCE_ATTRIBUTES, /service\.namespace=lookout/, name);
     }
@@ -167,6 +167,35 @@ describe('the example services in docker-compose.yml', () => {
     assert.match(init, new RegExp(`GRANT pg_monitor TO ${dsn.username};`));
     const password = /\$\{(\w+):\?/.exec(exporter.environment.DATA_SOURCE_NAME)![1]!;
     assert.match(String(services().postgres.environment[password]), new RegExp(`^\\$\\{${password}:\\?`), `the postgres service gets ${password} for its init script`);
+  });
+
+  it('backs up every database a service owns, as a login the init scripts make able to read all data and connect', () => {
+    const init = readdirSync(path('postgres/init')).map((f) => readFileSync(path('postgres/init', f), 'utf8')).join('\n');
+    const backup = services().backup;
+    assert.equal(backup.build.args.WORKSPACE, 'ops');
+    assert.ok(existsSync(path('ops/src', backup.command[0].replace(/^dist\/src\/(.+)\.js$/, '$1.ts'))), backup.command[0]);
+    const targets = (backup.environment.LOOKOUT_BACKUP_DATABASES as string).split(',').map((pair) => {
+      const [name, url] = [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)];
+      return { name, url, parsed: new URL(url.replace(/\$\{[^}]+\}/g, 'secret')) };
+    });
+    // Every database a service connects to (DATABASE_URL) is backed up, under its own name.
+    const owned = Object.values(services())
+      .map((service) => service.environment?.DATABASE_URL)
+      .filter(Boolean)
+      .map((url: string) => new URL(url.replace(/\$\{[^}]+\}/g, 'secret')).pathname.slice(1));
+    assert.deepEqual(targets.map((t) => t.name).sort(), [...new Set(owned)].sort());
+    for (const { name, url, parsed } of targets) {
+      assert.equal(parsed.host, 'postgres:5432');
+      assert.equal(parsed.pathname, `/${name}`);
+      assert.match(init, new RegExp(`CREATE ROLE ${parsed.username} LOGIN`), `${name}: role ${parsed.username}`);
+      assert.match(init, new RegExp(`GRANT pg_read_all_data TO ${parsed.username};`));
+      assert.match(init, new RegExp(`GRANT CONNECT ON DATABASE %I TO ${parsed.username}', datname\\)\\s+FROM pg_database WHERE datname IN \\([^)]*'${name}'`), `${name}: CONNECT granted to ${parsed.username}`);
+      const password = /\$\{(\w+):\?/.exec(url)![1]!;
+      assert.match(String(services().postgres.environment[password]), new RegExp(`^\\$\\{${password}:\\?`), `the postgres service gets ${password} for its init script`);
+    }
+    // Its backups outlive the container.
+    assert.deepEqual(backup.volumes, [`backups-data:${backup.environment.LOOKOUT_BACKUP_DIR}`]);
+    assert.ok(Object.hasOwn(compose().volumes, 'backups-data'));
   });
 });
 

@@ -1,8 +1,8 @@
 // PostgreSQL (postgres_exporter, job "postgres") and the hosts' filesystems (the Collector's hostmetrics
 // receiver, job "lookout/host"). `service` is "postgres" and "host", so routing and inhibition treat
 // them like any service.
-import { dashboardUids, database, host } from '../config.js';
-import { recorded } from '../promql.js';
+import { backups, dashboardUids, database, host } from '../config.js';
+import { asService, recorded } from '../promql.js';
 import type { AlertRule, RuleGroup } from '../rules.js';
 
 export const panels = {
@@ -11,6 +11,8 @@ export const panels = {
   cacheHit: `Cache hit ratio (${database.cacheHitRatio.window})`,
   databaseVolume: 'Database size vs volume',
   filesystems: 'Filesystem usage',
+  backupAge: 'Backups: age of the newest',
+  backupFailures: 'Backup failures',
 } as const;
 
 const postgresDashboard = (panel: string, vars: Record<string, string> = {}) => ({ uid: dashboardUids.postgres, panel, vars });
@@ -86,7 +88,48 @@ function hostAlerts(): AlertRule[] {
   ];
 }
 
+function backupAlerts(): AlertRule[] {
+  const last = 'lookout_backup_last_success_seconds';
+  const failures = 'lookout_backup_failures_total';
+  const limit = backups.missingAfterHours * 3600;
+  return [
+    {
+      alert: 'BackupMissing',
+      why: [
+        `No successful backup of a database for ${backups.missingAfterHours}h: the newest success within ${backups.lookBack} (a stopped service leaves`,
+        'its last timestamp behind), or, for a database that has none in that time, the series absent altogether.',
+      ].join('\n'),
+      expr: [
+        `(time() - max by (service, database) (${asService(`max_over_time(${last}[${backups.lookBack}])`)})) > ${limit}`,
+        ...backups.databases.map((name) => `or\nlabel_replace(absent_over_time(${last}{database="${name}"}[${backups.lookBack}]), "service", "backup", "", "")`),
+      ].join('\n'),
+      for: '0m',
+      severity: 'warning',
+      summary: `no successful backup of database {{ $labels.database }} in ${backups.missingAfterHours}h`,
+      description: `The newest successful backup of database {{ $labels.database }} is older than ${backups.missingAfterHours}h (or there is none in ${backups.lookBack}): the backup service is down, failing, or its schedule stopped.`,
+      value: 'missing',
+      dashboard: { uid: dashboardUids.postgres, panel: panels.backupAge, vars: {} },
+    },
+    {
+      alert: 'BackupFailed',
+      why: 'Any failed dump, upload, restore or drill check. A brand-new failure series (the first failure since a start) has no increase yet, so a series that did not exist an hour ago counts too.',
+      expr: [
+        `sum by (service, database, reason) (${asService(`increase(${failures}[${backups.failedWindow}])`)}) > 0`,
+        'or',
+        `sum by (service, database, reason) (${asService(`${failures} unless ${failures} offset ${backups.failedWindow}`)}) > 0`,
+      ].join('\n'),
+      for: '0m',
+      severity: 'warning',
+      summary: 'backup of database {{ $labels.database }} failed ({{ $labels.reason }})',
+      description: `A backup step failed for database {{ $labels.database }} in the last ${backups.failedWindow} (reason {{ $labels.reason }}: dump, storage, upload, restore or check); the newest good copy is older than it should be.`,
+      value: '{{ $labels.reason }}',
+      dashboard: { uid: dashboardUids.postgres, panel: panels.backupFailures, vars: {} },
+    },
+  ];
+}
+
 export const dataAlertGroups = (): Array<RuleGroup<AlertRule>> => [
   { name: 'lookout-postgres-alerts', rules: postgresAlerts() },
   { name: 'lookout-host-alerts', rules: hostAlerts() },
+  { name: 'lookout-backup-alerts', rules: backupAlerts() },
 ];
