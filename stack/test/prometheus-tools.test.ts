@@ -54,7 +54,9 @@ describe(`Prometheus configuration (promtool ${versions.PROMETHEUS_VERSION})`, (
     assert.doesNotMatch(out, /FAILED/);
   });
 
-  it('passes every promtool unit test of the rules', async () => {
+  it('passes every promtool unit test of the rules', async function () {
+    // Several files replay days of samples (the SLO windows, the errors' 7-day look-back): tens of seconds on a busy machine.
+    this.timeout(300_000);
     const tests = filesIn('prometheus/tests', '.yml', '.yaml');
     assert.ok(tests.length > 0);
     const out = await tool('promtool', ['test', 'rules', ...tests.map((f) => path(f))], path('prometheus/tests'));
