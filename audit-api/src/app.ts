@@ -16,6 +16,7 @@ import { readRoutes } from './http/read-routes.js';
 import { requestEvent } from './http/request-event.js';
 import { writeRoutes } from './http/write-routes.js';
 import type { AuditMetrics } from './metrics.js';
+import { publicKeyEndpoint, sealRoutes } from './seal/routes.js';
 import type { SelfAudit } from './self-audit.js';
 import { CursorCodec } from './store/cursor.js';
 import type { EventStore } from './store/events.js';
@@ -82,12 +83,14 @@ export function createApp(deps: AppDeps): AuditApp {
 
   const write = writeRoutes({ store: deps.store, notifier: deps.notifier, metrics, logger: deps.logger, options }, requireWrite);
   const read = readRoutes({ store: deps.store, cursors: new CursorCodec(config.cursorKey, config.previousCursorKey, usedPrevious('cursor_key')), notifier: deps.notifier, options }, requireRead);
-  const stream = streamRoute({ store: deps.store, hub: deps.hub, metrics, heartbeatMs: config.sseHeartbeatMs, maxQueued: config.sseMaxQueuedEvents, open: streams }, requireRead);
+  const stream = streamRoute({ hub: deps.hub, metrics, heartbeatMs: config.sseHeartbeatMs, maxQueued: config.sseMaxQueuedEvents, open: streams }, requireRead);
+  const seal = sealRoutes({ db: deps.db, sealing: config.sealing, metrics }, requireRead);
   // The stream's path is more specific than the list's; register it first.
-  for (const router of [stream, write, read]) api.use(router.routes(), router.allowedMethods());
+  for (const router of [stream, seal, write, read]) api.use(router.routes(), router.allowedMethods());
 
   app.use(errorHandler(deps.logger));
   app.use(healthEndpoints({ db: deps.db, notifier: deps.notifier, embedded: deps.embedded, isReady: deps.isReady }));
+  app.use(publicKeyEndpoint(config.sealing));
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, notImplemented: () => new ApiError(501, 'not_implemented', 'method not implemented'), methodNotAllowed: () => new ApiError(405, 'method_not_allowed', 'method not allowed on this path') }));
   return { app, streams };

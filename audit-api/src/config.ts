@@ -1,7 +1,27 @@
 // The environment → one typed audit-api config. Unlike the agent, a bad value here stops the service at
 // start: an audit log that silently falls back to a default key or an open door is worse than one that is down.
+import { parseSigningKey, type SigningKey } from './seal/keys.js';
 
-export type AuthConfig =
+/**
+ * Scopes granted by the roles an identity provider puts in its tokens (LOOKOUT_AUDIT_ROLE_SCOPES), read from the
+ * claim LOOKOUT_AUDIT_ROLES_CLAIM (a dotted path for a nested claim such as Keycloak's realm_access.roles).
+ */
+export interface RoleMapping {
+  claim: string;
+  scopes: ReadonlyMap<string, readonly string[]>;
+}
+
+/** The scopes the API checks; a role mapping naming any other is a typo, refused at start. */
+export const KNOWN_SCOPES = ['activity:read', 'activity:write'] as const;
+
+/**
+ * Admins and auditors read by default (the requirements: activity:read, "admins by default"). No role writes by
+ * default: events are written by services with the scope in their own token, and a person who can write
+ * could add events to the trail they are audited by.
+ */
+export const DEFAULT_ROLE_SCOPES = 'admin=activity:read,auditor=activity:read';
+
+export type AuthConfig = (
   | {
       mode: 'hs256';
       secret: Uint8Array;
@@ -18,7 +38,11 @@ export type AuthConfig =
       algorithms: string[];
       /** After a fetch, how long a token with an unknown kid is refused before the key set is fetched again. */
       cooldownMs: number;
-    };
+    }
+) & {
+  /** Absent: DEFAULT_ROLE_SCOPES from the `roles` claim. */
+  roles?: RoleMapping;
+};
 
 export interface AuditConfig {
   /** Undefined: run on embedded PGlite (for trying the API, not for production). */
@@ -48,6 +72,15 @@ export interface AuditConfig {
   /** Tenant under which rejected tokens are recorded: a rejected token's own tenant claim is unverified. */
   systemTenant: string;
   poolMax: number;
+  /** Tamper evidence (src/seal/): undefined when sealing is off. */
+  sealing: SealingConfig | undefined;
+}
+
+export interface SealingConfig {
+  /** LOOKOUT_AUDIT_SIGNING_KEY: signs the digests; its public key is served at /.well-known/lookout-audit-keys. */
+  signingKey: SigningKey;
+  /** LOOKOUT_AUDIT_DIGEST_INTERVAL_MS: at most one digest per tenant per interval, when its chain grew. */
+  digestIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -72,7 +105,7 @@ export function loadConfig(env: Env = process.env): AuditConfig {
     databaseUrl: env.DATABASE_URL || undefined,
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: env.LOOKOUT_AUDIT_HOST ?? '0.0.0.0',
-    auth: authConfig(env),
+    auth: { ...authConfig(env), roles: roleMapping(env) },
     ipHmacKey: Buffer.from(ipHmacKey),
     pgliteDir: env.LOOKOUT_AUDIT_PGLITE_DIR || undefined,
     cursorKey: Buffer.from(cursorKey),
@@ -88,7 +121,29 @@ export function loadConfig(env: Env = process.env): AuditConfig {
     sseMaxQueuedEvents: integer(env, 'LOOKOUT_AUDIT_SSE_MAX_QUEUED', 1000, 1, 1_000_000),
     systemTenant: env.LOOKOUT_AUDIT_SYSTEM_TENANT ?? '_system',
     poolMax: integer(env, 'LOOKOUT_AUDIT_DB_POOL_MAX', 10, 1, 200),
+    sealing: sealingConfig(env),
   };
+}
+
+// Sealing is on when LOOKOUT_AUDIT_SEALING=true, or unset with a signing key given; a key that is set is
+// checked either way, so a bad key never waits silently for the day sealing is switched on.
+function sealingConfig(env: Env): SealingConfig | undefined {
+  const pem = env.LOOKOUT_AUDIT_SIGNING_KEY || undefined;
+  let signingKey: SigningKey | undefined;
+  if (pem !== undefined) {
+    try {
+      signingKey = parseSigningKey(pem);
+    } catch (err) {
+      throw new ConfigError(`LOOKOUT_AUDIT_SIGNING_KEY ${(err as Error).message}`);
+    }
+  }
+  const on = boolean(env, 'LOOKOUT_AUDIT_SEALING', signingKey !== undefined);
+  const digestIntervalMs = integer(env, 'LOOKOUT_AUDIT_DIGEST_INTERVAL_MS', 60_000, 100, 86_400_000);
+  if (!on) return undefined;
+  if (!signingKey) {
+    throw new ConfigError('LOOKOUT_AUDIT_SEALING is true but LOOKOUT_AUDIT_SIGNING_KEY is not set: give an Ed25519 private key in PEM (openssl genpkey -algorithm ed25519), or set LOOKOUT_AUDIT_SEALING=false');
+  }
+  return { signingKey, digestIntervalMs };
 }
 
 function authConfig(env: Env): AuthConfig {
@@ -121,6 +176,33 @@ function authConfig(env: Env): AuthConfig {
   if (previous === secret) throw new ConfigError('LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS is the same as LOOKOUT_AUDIT_JWT_SECRET: set the new secret as LOOKOUT_AUDIT_JWT_SECRET and the old one as LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS');
   const encode = (value: string) => new TextEncoder().encode(value);
   return { mode: 'hs256', secret: encode(secret), ...(previous !== undefined ? { previousSecret: encode(previous) } : {}), issuer, audience };
+}
+
+/**
+ * LOOKOUT_AUDIT_ROLE_SCOPES: `role=scope scope,role=scope` (unset or empty: DEFAULT_ROLE_SCOPES; `none`: roles
+ * grant nothing, only the `scope` claim counts). LOOKOUT_AUDIT_ROLES_CLAIM: where the roles are, default `roles`.
+ */
+export function roleMapping(env: Env): RoleMapping {
+  const claim = env.LOOKOUT_AUDIT_ROLES_CLAIM || 'roles';
+  if (!/^[A-Za-z0-9_:/-]+(\.[A-Za-z0-9_:/-]+)*$/.test(claim)) {
+    throw new ConfigError(`LOOKOUT_AUDIT_ROLES_CLAIM must be a claim name or a dotted path such as realm_access.roles, got "${claim}"`);
+  }
+  const spec = env.LOOKOUT_AUDIT_ROLE_SCOPES?.trim() || DEFAULT_ROLE_SCOPES;
+  const scopes = new Map<string, string[]>();
+  if (spec.toLowerCase() === 'none') return { claim, scopes };
+  for (const entry of spec.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const role = entry.slice(0, eq).trim();
+    const granted = entry.slice(eq + 1).split(/\s+/).filter(Boolean);
+    if (eq < 1 || !/^[^\s=,]{1,256}$/.test(role) || granted.length === 0) {
+      throw new ConfigError(`LOOKOUT_AUDIT_ROLE_SCOPES entry "${entry}" must be role=scope, several scopes separated by spaces (such as admin=activity:read activity:write)`);
+    }
+    const unknown = granted.find((scope) => !(KNOWN_SCOPES as readonly string[]).includes(scope));
+    if (unknown) throw new ConfigError(`LOOKOUT_AUDIT_ROLE_SCOPES grants "${unknown}" to role "${role}"; the scopes are ${KNOWN_SCOPES.join(', ')}`);
+    if (scopes.has(role)) throw new ConfigError(`LOOKOUT_AUDIT_ROLE_SCOPES names role "${role}" twice; list its scopes once, separated by spaces`);
+    scopes.set(role, [...new Set(granted)]);
+  }
+  return { claim, scopes };
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {

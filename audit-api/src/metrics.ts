@@ -14,6 +14,9 @@ export interface AuditMetrics {
   authFailures: Counter;
   previousKeyUses: Counter;
   selfAuditDropped: Counter;
+  sealLag: Histogram;
+  sealedEvents: Counter;
+  verifyProblems: Counter;
 }
 
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -32,5 +35,8 @@ export function createMetrics(): AuditMetrics {
     authFailures: meter.createCounter('lookout.audit.auth.failures', { unit: '{request}', description: 'Requests refused for their token or scope, by reason.' }),
     previousKeyUses: meter.createCounter('lookout.audit.previous_key.uses', { unit: '{request}', description: 'Requests whose token (key=jwt_secret) or page cursor (key=cursor_key) verified only with the previous key of a rotation; at zero, the previous key can be removed.' }),
     selfAuditDropped: meter.createCounter('lookout.audit.self_audit.dropped', { unit: '{event}', description: "The API's own audit events (rejected tokens) dropped because their queue was full or the database down." }),
+    sealLag: meter.createHistogram('lookout.audit.seal.lag', { unit: 's', description: 'From an event being received to its seal in the hash chain (the oldest event of each sealed batch).', advice: { explicitBucketBoundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] } }),
+    sealedEvents: meter.createCounter('lookout.audit.seal.events', { unit: '{event}', description: 'Events appended to their tenant\'s hash chain by this replica.' }),
+    verifyProblems: meter.createCounter('lookout.audit.verify.problems', { unit: '{problem}', description: 'Problems found by GET /api/v1/activity/verify, by kind (modified, missing, inserted, reordered, bad_signature).' }),
   };
 }

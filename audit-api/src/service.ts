@@ -16,6 +16,7 @@ import { openDatabase } from './store/db.js';
 import { EventStore } from './store/events.js';
 import { migrateLatest } from './store/migrations.js';
 import { Partitions } from './store/partitions.js';
+import { Sealer } from './seal/sealer.js';
 import { CommittedReader } from './stream/committed.js';
 import { StreamHub } from './stream/hub.js';
 import { Notifier } from './stream/notifier.js';
@@ -79,6 +80,10 @@ export async function startService(config: AuditConfig, logger: Logger, metrics:
     config.retentionIntervalMs,
     report('retention'),
   );
+  // Tamper evidence: seals committed events into each tenant's chain and signs digests, off the write path.
+  const sealer = config.sealing
+    ? new Sealer(database.knex, config.sealing.signingKey, config.sealing.digestIntervalMs, { recordLag: (s) => metrics.sealLag.record(s), sealed: (n) => metrics.sealedEvents.add(n) }, report('sealing'))
+    : undefined;
   const partitionTimer = setInterval(() => void partitions.ensureAhead().catch(report('partition maintenance')), 3600_000);
   partitionTimer.unref();
 
@@ -95,6 +100,7 @@ export async function startService(config: AuditConfig, logger: Logger, metrics:
       res.end();
     }
     stopRetention();
+    await sealer?.stop();
     clearInterval(partitionTimer);
     hub.stop();
     await selfAudit.stop().catch(() => {});
@@ -115,6 +121,7 @@ export async function startService(config: AuditConfig, logger: Logger, metrics:
         await partitions.ensureAhead();
         await notifier.start();
         hub.start();
+        sealer?.start();
         ready = true;
         logger.info('audit-api ready');
         return;

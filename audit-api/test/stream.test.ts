@@ -41,7 +41,7 @@ describe('activity stream (SSE, real PostgreSQL)', function () {
     return reader;
   }
 
-  it('delivers new events of the tenant, as written, with the event sequence as SSE id', async () => {
+  it('delivers new events of the tenant, as written, with the stream position as SSE id', async () => {
     const reader = await subscribe(svc.url, readerA);
     const res = await call(svc.url, 'POST', '/api/v1/activity/batch', { token: writerA, body: { events: [logout('s1'), logout('s2')] } });
     assert.equal(res.status, 201);
@@ -49,7 +49,7 @@ describe('activity stream (SSE, real PostgreSQL)', function () {
     const got = reader.events.map((m) => JSON.parse(m.data!));
     assert.deepEqual(got.map((e) => e.actor.id), ['s1', 's2']);
     assert.deepEqual(got.map((e) => e.id), res.body.data.map((e: any) => e.id));
-    assert.ok(reader.events.every((m) => m.event === 'activity' && /^\d+$/.test(m.id!)));
+    assert.ok(reader.events.every((m) => m.event === 'activity' && /^\d+\.\d+(\.\d+)*$/.test(m.id!)));
   });
 
   it('applies the list filters to the stream', async () => {

@@ -1,5 +1,6 @@
 // Environment → typed settings for every example service, validated once at start with clear messages.
 // The agent reads its own variables (OTEL_*, LOOKOUT_AUDIT_URL); these are the services' own.
+import { hkdfSync } from 'node:crypto';
 
 export class ConfigError extends Error {}
 
@@ -20,23 +21,41 @@ export interface ApiKey {
   user: string;
 }
 
-export interface GatewayConfig extends Listen {
+export interface GatewayConfig extends Listen, AuditSettings {
   runsUrl: URL;
   /** API key → the tenant and user it stands for. */
   apiKeys: Map<string, ApiKey>;
   upstreamTimeoutMs: number;
+  /**
+   * Keys the HMAC-SHA256 that names an API key in audit events and logs (key_id), never the key itself:
+   * API_KEY_HMAC_KEY, or derived (HKDF) from LOOKOUT_AUDIT_JWT_SECRET when that is unset.
+   */
+  apiKeyHmacKey: Buffer | undefined;
+  /** Per API key, per replica: sustained requests per second and burst (429 rate_limited beyond them). */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  /** A key's successful authentication is recorded once per this interval, not per request. */
+  acceptedEveryMs: number;
+  /** Refusals of the same key for the same reason are recorded once per this interval, with a count of repeats. */
+  refusedEveryMs: number;
+  /** Tenant under which refusals of unknown keys are recorded (they have no tenant of their own). */
+  systemTenant: string;
 }
 
-export interface RunsConfig extends Listen {
-  databaseUrl: string;
-  workerUrl: URL;
+/** Where a service records audit events: the audit API's HS256 secret signs its per-tenant tokens. */
+export interface AuditSettings {
   /** Signs the per-tenant tokens the audit client sends (the audit API's HS256 secret). */
   auditJwtSecret: string | undefined;
   /** The agent's LOOKOUT_AUDIT_URL, for /health/dependencies; the audit client reports a malformed one itself. */
   auditUrl: URL | undefined;
 }
 
-export interface WorkerConfig extends Listen {
+export interface RunsConfig extends Listen, AuditSettings {
+  databaseUrl: string;
+  workerUrl: URL;
+}
+
+export interface WorkerConfig extends Listen, AuditSettings {
   runsUrl: URL;
   concurrency: number;
   maxQueued: number;
@@ -57,21 +76,42 @@ export interface TrafficConfig {
 export const DEMO_API_KEYS = 'demo-key-acme:acme:alice,demo-key-globex:globex:bob';
 
 export function gatewayConfig(warn: Warn, env: Env = process.env): GatewayConfig {
+  const audit = auditSettings(env);
+  const hmacKey = env.API_KEY_HMAC_KEY || undefined;
+  if (hmacKey !== undefined && hmacKey.length < 16) throw new ConfigError('API_KEY_HMAC_KEY must be a secret of at least 16 characters (API keys are named by an HMAC under it)');
   return {
     ...listen(env, 8081, warn),
+    ...audit,
     runsUrl: url(env, 'RUNS_URL', 'http://127.0.0.1:8082'),
     apiKeys: apiKeys(env.API_KEYS ?? DEMO_API_KEYS),
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 10_000, 1),
+    apiKeyHmacKey: hmacKey !== undefined ? Buffer.from(hmacKey) : audit.auditJwtSecret !== undefined ? derivedKey(audit.auditJwtSecret) : undefined,
+    rateLimitPerSecond: number(env, 'GATEWAY_RATE_LIMIT_RPS', 50, 0.01, 1_000_000),
+    rateLimitBurst: int(env, 'GATEWAY_RATE_LIMIT_BURST', 100, 1, 1_000_000),
+    acceptedEveryMs: int(env, 'GATEWAY_AUDIT_ACCEPTED_INTERVAL_S', 900, 0, 86_400) * 1000,
+    refusedEveryMs: int(env, 'GATEWAY_AUDIT_REFUSED_INTERVAL_S', 60, 0, 86_400) * 1000,
+    systemTenant: env.LOOKOUT_AUDIT_SYSTEM_TENANT || '_system',
   };
 }
 
+/** A key for naming API keys, separate from the token secret it comes from (HKDF with its own label). */
+function derivedKey(secret: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, '', 'lookout gateway api key id', 32));
+}
+
 export function runsConfig(warn: Warn, env: Env = process.env): RunsConfig {
+  return {
+    ...listen(env, 8082, warn),
+    ...auditSettings(env),
+    databaseUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    workerUrl: url(env, 'WORKER_URL', 'http://127.0.0.1:8083'),
+  };
+}
+
+function auditSettings(env: Env): AuditSettings {
   const secret = env.LOOKOUT_AUDIT_JWT_SECRET || undefined;
   if (secret !== undefined && secret.length < 32) throw new ConfigError('LOOKOUT_AUDIT_JWT_SECRET must be at least 32 characters, as the audit API requires');
   return {
-    ...listen(env, 8082, warn),
-    databaseUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-    workerUrl: url(env, 'WORKER_URL', 'http://127.0.0.1:8083'),
     auditJwtSecret: secret,
     auditUrl: env.LOOKOUT_AUDIT_URL && URL.canParse(env.LOOKOUT_AUDIT_URL) ? new URL(env.LOOKOUT_AUDIT_URL) : undefined,
   };
@@ -84,6 +124,7 @@ export function workerConfig(warn: Warn, env: Env = process.env): WorkerConfig {
   }
   return {
     ...listen(env, 8083, warn),
+    ...auditSettings(env),
     runsUrl: url(env, 'RUNS_URL', 'http://127.0.0.1:8082'),
     concurrency: int(env, 'WORKER_CONCURRENCY', 4, 1),
     maxQueued: int(env, 'WORKER_MAX_QUEUED', 1000, 1),

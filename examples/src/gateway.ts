@@ -1,10 +1,14 @@
 // The gateway: the public API of the example system. Authenticates an API key (x-api-key) to a tenant
-// and user, and forwards to the runs service with the tenant, user and request id in headers.
+// and user, limits each key's rate, and forwards to the runs service with the tenant, user and request id in
+// headers. It records authentication where it happens: auth.api_key.accepted, .rejected and .rate_limited.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { createLogger, setUser } from '@lookout/agent';
+import { createAuditClient, createLogger, setUser } from '@lookout/agent';
 import { gatewayConfig, type ApiKey } from './config.js';
 import { serviceApp } from './lib/app.js';
+import { auditTokens } from './lib/audit-token.js';
+import { KeyAudit, keyId, requestOf, type KeyRejection } from './lib/key-audit.js';
+import { RateLimiter } from './lib/rate-limit.js';
 import { callService } from './lib/call.js';
 import { TENANT_HEADER, USER_HEADER } from './lib/caller.js';
 import { HttpError } from './lib/errors.js';
@@ -17,13 +21,36 @@ const log = createLogger({ defaultMeta: { component: 'gateway' } });
 async function start(): Promise<void> {
   const config = gatewayConfig((message) => log.warn(message));
   const faults = config.faultInjection ? new FaultInjector('gateway', log) : undefined;
+  const audit = createAuditClient(config.auditJwtSecret ? { token: auditTokens(config.auditJwtSecret, 'gateway') } : {});
+  const keys = new KeyAudit({ audit, acceptedEveryMs: config.acceptedEveryMs, refusedEveryMs: config.refusedEveryMs, systemTenant: config.systemTenant });
+  const limiter = new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst);
+  // Without a key to name keys by (no API_KEY_HMAC_KEY and no audit secret), a per-process random one: ids then
+  // match within this process only, which is all the rate limiter needs.
+  const hmacKey = config.apiKeyHmacKey ?? crypto.getRandomValues(Buffer.alloc(32));
+  // Keys are compared as the map holds them; the id of a known key is computed once.
+  const ids = new Map([...config.apiKeys.keys()].map((key) => [key, keyId(hmacKey, key)]));
 
   const authenticate = (ctx: Context): ApiKey => {
-    const key = config.apiKeys.get(ctx.get('x-api-key'));
-    if (!key) {
-      log.warn('api key refused', { path: ctx.path, present: ctx.get('x-api-key') !== '' });
+    const presented = ctx.get('x-api-key');
+    const request = requestOf(ctx.method, ctx.path);
+    const refuse = (reason: KeyRejection, id?: string): never => {
+      keys.rejected(reason, id, request);
+      log.warn('api key refused', { path: ctx.path, reason, key_id: id });
       throw new HttpError(401, 'invalid_api_key', 'send a valid API key in the x-api-key header', 'x-api-key');
+    };
+    if (presented === '') return refuse('missing');
+    // A key is printable ASCII without spaces, and short: anything else is not one (and is not hashed or kept).
+    if (presented.length > 256 || !/^[\x21-\x7e]+$/.test(presented)) return refuse('malformed');
+    const key = config.apiKeys.get(presented);
+    const id = ids.get(presented) ?? keyId(hmacKey, presented);
+    if (!key) return refuse('unknown', id);
+    const retryAfterS = limiter.take(id);
+    if (retryAfterS > 0) {
+      keys.rateLimited(key.tenant, key.user, id, { perSecond: limiter.rate, burst: limiter.burst, retryAfterS }, request);
+      ctx.set('Retry-After', String(retryAfterS));
+      throw new HttpError(429, 'rate_limited', `this API key is over its limit of ${limiter.rate} requests per second (burst ${limiter.burst}); retry after ${retryAfterS} s`);
     }
+    keys.accepted(key.tenant, key.user, id, request);
     return key;
   };
 
@@ -49,8 +76,14 @@ async function start(): Promise<void> {
   router.get('/runs/:id', (ctx) => forward(ctx, 'GET', `/runs/${encodeURIComponent(ctx.params.id!)}`));
 
   // Required: every API call is forwarded to the runs service.
-  const health = healthEndpoints({ dependencies: [serviceDependency('runs', config.runsUrl, true)] });
-  await serve('gateway', serviceApp(log, { jsonLimit: '16kb', health, faults }, router), config, log);
+  const health = healthEndpoints({
+    dependencies: [
+      serviceDependency('runs', config.runsUrl, true),
+      // Not required: the audit client buffers and retries while the audit API is away; requests go on.
+      ...(config.auditUrl ? [serviceDependency('audit-api', config.auditUrl, false)] : []),
+    ],
+  });
+  await serve('gateway', serviceApp(log, { jsonLimit: '16kb', health, faults }, router), config, log, () => audit.shutdown(5000));
 }
 
 main(log, start);

@@ -1,6 +1,7 @@
 // The runs service: workflow runs on PostgreSQL (knex/pg). Starting a run stores it, records
-// workflow.run.started with the audit client and queues the run on the worker; the worker reports the
-// outcome back, which records workflow.run.completed or .failed. Internal: the gateway is its only caller.
+// workflow.run.started with the audit client and queues the run on the worker; the worker records the
+// outcome (workflow.run.completed or .failed, where it happens) and reports it back, which is stored here.
+// A run it cannot queue, it fails and records itself. Internal: the gateway is its only caller.
 import Router from '@koa/router';
 import { createAuditClient, createLogger, serviceInstruments } from '@lookout/agent';
 import { runsConfig } from './config.js';
@@ -45,7 +46,16 @@ async function start(): Promise<void> {
     if (queued instanceof HttpError || queued.status !== 202) {
       // The run exists but nobody will run it: fail it now, so it does not sit queued for ever.
       const reason = queued instanceof HttpError ? queued.code : `worker_status_${queued.status}`;
-      await finish(tenant, run.id, { status: 'failed', durationMs: 0, errorCode: 'enqueue_failed' });
+      if (await finish(tenant, run.id, { status: 'failed', durationMs: 0, errorCode: 'enqueue_failed' })) {
+        // This outcome is the runs service's own: no worker ever had the run.
+        audit.record('workflow.run.failed', {
+          tenant,
+          actor: { type: 'service', id: 'runs-service' },
+          object: { type: 'workflow_run', id: run.id },
+          status: 'failure',
+          metadata: { workflow_id: workflowId, run_id: run.id, error_code: 'enqueue_failed', duration_ms: 0 },
+        });
+      }
       throw new HttpError(503, 'worker_unavailable', `the run ${run.id} could not be queued (${reason}) and was marked failed`);
     }
     ctx.status = 201;
@@ -86,14 +96,6 @@ async function start(): Promise<void> {
   async function finish(tenant: string, id: string, outcome: { status: 'completed' | 'failed'; durationMs: number; errorCode?: string | undefined }): Promise<Run | undefined> {
     const run = await store.finish(tenant, id, { status: outcome.status, durationMs: outcome.durationMs, ...(outcome.errorCode ? { errorCode: outcome.errorCode } : {}) });
     if (!run) return undefined;
-    const metadata = { workflow_id: run.workflow_id, run_id: run.id, duration_ms: outcome.durationMs };
-    audit.record(outcome.status === 'completed' ? 'workflow.run.completed' : 'workflow.run.failed', {
-      tenant,
-      actor: { type: 'service', id: 'runs-service' },
-      object: { type: 'workflow_run', id: run.id },
-      status: outcome.status === 'completed' ? 'success' : 'failure',
-      metadata: outcome.status === 'completed' ? metadata : { ...metadata, error_code: outcome.errorCode },
-    });
     log.log(outcome.status === 'completed' ? 'info' : 'warn', `run ${outcome.status}`, { run_id: run.id, workflow_id: run.workflow_id, tenant, duration_ms: outcome.durationMs, error_code: outcome.errorCode });
     return run;
   }

@@ -1,10 +1,12 @@
 // The worker: takes runs from the runs service (POST /jobs, 202), works through them a few at a time
-// (simulated steps, a small share failing as a business outcome) and reports each outcome back to the runs
-// service. Exposes its queue depth and processing duration through the agent's service instruments.
+// (simulated steps, a small share failing as a business outcome), records each outcome where it happens
+// (workflow.run.completed or .failed) and reports it back to the runs service. Exposes its queue depth and
+// processing duration through the agent's service instruments.
 import Router from '@koa/router';
-import { createLogger, currentRequestId, serviceInstruments } from '@lookout/agent';
+import { createAuditClient, createLogger, currentRequestId, serviceInstruments } from '@lookout/agent';
 import { workerConfig } from './config.js';
 import { serviceApp } from './lib/app.js';
+import { auditTokens } from './lib/audit-token.js';
 import { callService } from './lib/call.js';
 import { TENANT_HEADER } from './lib/caller.js';
 import { HttpError } from './lib/errors.js';
@@ -31,6 +33,7 @@ async function start(): Promise<void> {
   const config = workerConfig((message) => log.warn(message));
   const instruments = serviceInstruments('worker');
   const faults = config.faultInjection ? new FaultInjector('worker', log) : undefined;
+  const audit = createAuditClient(config.auditJwtSecret ? { token: auditTokens(config.auditJwtSecret, 'worker') } : {});
 
   const work = async (job: Job<RunJob>): Promise<void> => {
     const { run_id, tenant_id, workflow_id } = job.payload;
@@ -47,6 +50,15 @@ async function start(): Promise<void> {
         (err: Error) => ({ status: 'failed' as const, error_code: err.message }),
       );
     const duration_ms = Math.round(performance.now() - started);
+    // The worker owns a run's outcome: it is recorded here, once per execution, whether or not the report
+    // below gets through (the runs service records a run's start, and the failure of a run it could not queue).
+    audit.record(outcome.status === 'completed' ? 'workflow.run.completed' : 'workflow.run.failed', {
+      tenant: tenant_id,
+      actor: { type: 'service', id: 'worker' },
+      object: { type: 'workflow_run', id: run_id },
+      status: outcome.status === 'completed' ? 'success' : 'failure',
+      metadata: { workflow_id, run_id, duration_ms, ...(outcome.status === 'failed' ? { error_code: outcome.error_code.slice(0, 256) } : {}) },
+    });
     await report(job.payload, { ...outcome, duration_ms });
     log.info('run finished', { run_id, workflow_id, tenant: tenant_id, outcome: outcome.status, duration_ms });
   };
@@ -87,11 +99,18 @@ async function start(): Promise<void> {
   });
 
   // Required: without the runs service, outcomes are retried a few times and then lost (the runs stay queued there).
-  const health = healthEndpoints({ dependencies: [serviceDependency('runs', config.runsUrl, true)] });
+  const health = healthEndpoints({
+    dependencies: [
+      serviceDependency('runs', config.runsUrl, true),
+      // Not required: the audit client buffers and retries while the audit API is away; runs go on.
+      ...(config.auditUrl ? [serviceDependency('audit-api', config.auditUrl, false)] : []),
+    ],
+  });
   await serve('worker', serviceApp(log, { jsonLimit: '16kb', health, faults }, router), config, log, async () => {
     log.info('draining the queue', { depth: queue.depth });
     const left = await queue.drain(DRAIN_MS);
     if (left > 0) log.error('stopped with runs still queued: they stay queued in the runs service', { left });
+    await audit.shutdown(5000);
   });
 }
 

@@ -13,6 +13,20 @@ describe('example service configuration', () => {
     assert.deepEqual(workerConfig(quiet, {}).workMs, [20, 200]);
     assert.equal(trafficConfig({}).ratePerSecond, 5);
     assert.equal(gatewayConfig(quiet, {}).faultInjection, false, 'fault injection is opt-in');
+    assert.deepEqual([gateway.rateLimitPerSecond, gateway.rateLimitBurst, gateway.acceptedEveryMs, gateway.refusedEveryMs, gateway.systemTenant], [50, 100, 900_000, 60_000, '_system']);
+    assert.equal(gateway.apiKeyHmacKey, undefined, 'no key to name API keys by without API_KEY_HMAC_KEY or the audit secret');
+  });
+
+  it('names API keys under API_KEY_HMAC_KEY, or else a key derived from the audit secret, never the secret itself', () => {
+    const secret = 's'.repeat(32);
+    const derived = gatewayConfig(quiet, { LOOKOUT_AUDIT_JWT_SECRET: secret }).apiKeyHmacKey!;
+    assert.equal(derived.length, 32);
+    assert.notEqual(derived.toString(), secret);
+    assert.deepEqual(gatewayConfig(quiet, { LOOKOUT_AUDIT_JWT_SECRET: secret }).apiKeyHmacKey, derived, 'the same on every replica');
+    assert.equal(gatewayConfig(quiet, { LOOKOUT_AUDIT_JWT_SECRET: secret, API_KEY_HMAC_KEY: 'k'.repeat(20) }).apiKeyHmacKey!.toString(), 'k'.repeat(20));
+    assert.equal(workerConfig(quiet, { LOOKOUT_AUDIT_JWT_SECRET: secret }).auditJwtSecret, secret);
+    refuses(() => gatewayConfig(quiet, { LOOKOUT_AUDIT_JWT_SECRET: 'short' }), /^LOOKOUT_AUDIT_JWT_SECRET must be at least 32 characters/);
+    refuses(() => workerConfig(quiet, { LOOKOUT_AUDIT_JWT_SECRET: 'short' }), /^LOOKOUT_AUDIT_JWT_SECRET must be at least 32 characters/);
   });
 
   const refuses = (load: () => unknown, message: RegExp) => assert.throws(load, (err: Error) => err instanceof ConfigError && message.test(err.message));
@@ -66,6 +80,13 @@ describe('example service configuration', () => {
     { variable: 'GATEWAY_URL', value: (env) => trafficConfig(env).gatewayUrl.href, good: 'http://gw:1', expected: 'http://gw:1/', bad: 'gw', refused: /^GATEWAY_URL="gw" is not a URL/ },
     { variable: 'TRAFFIC_RPS', value: (env) => trafficConfig(env).ratePerSecond, good: '0.5', expected: 0.5, bad: '1001', refused: /^TRAFFIC_RPS="1001" must be a number from 0.1 to 1000$/ },
     { variable: 'FAULT_INJECTION', value: (env) => gateway(env).faultInjection, good: 'true', expected: true /* a bad value warns: the test above */ },
+    { variable: 'API_KEY_HMAC_KEY', value: (env) => gateway(env).apiKeyHmacKey?.toString(), good: 'k'.repeat(16), expected: 'k'.repeat(16), bad: 'short', refused: /^API_KEY_HMAC_KEY must be a secret of at least 16 characters/ },
+    { variable: 'GATEWAY_RATE_LIMIT_RPS', value: (env) => gateway(env).rateLimitPerSecond, good: '0.5', expected: 0.5, bad: '0', refused: /^GATEWAY_RATE_LIMIT_RPS="0" must be a number from 0.01 to/ },
+    { variable: 'GATEWAY_RATE_LIMIT_BURST', value: (env) => gateway(env).rateLimitBurst, good: '5', expected: 5, bad: '1.5', refused: /^GATEWAY_RATE_LIMIT_BURST="1.5" must be a whole number$/ },
+    { variable: 'GATEWAY_AUDIT_ACCEPTED_INTERVAL_S', value: (env) => gateway(env).acceptedEveryMs, good: '60', expected: 60_000, bad: '-1', refused: /^GATEWAY_AUDIT_ACCEPTED_INTERVAL_S="-1" must be a number from 0 to 86400$/ },
+    { variable: 'GATEWAY_AUDIT_REFUSED_INTERVAL_S', value: (env) => gateway(env).refusedEveryMs, good: '0', expected: 0, bad: 'often', refused: /^GATEWAY_AUDIT_REFUSED_INTERVAL_S="often" must be a number from 0 to 86400$/ },
+    { variable: 'LOOKOUT_AUDIT_SYSTEM_TENANT', value: (env) => gateway(env).systemTenant, good: 'ops', expected: 'ops' },
+    { variable: 'LOOKOUT_AUDIT_URL', value: (env) => worker(env).auditUrl?.href, good: 'http://audit-api:8080', expected: 'http://audit-api:8080/' /* the audit client reports a bad one */ },
   ];
   for (const row of rows) {
     it(`${row.variable}: takes ${row.good}${row.bad === undefined ? '' : ` and refuses ${row.bad}`}`, () => {

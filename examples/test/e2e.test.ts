@@ -3,7 +3,7 @@
 // a real PostgreSQL, and a real OTLP/gRPC receiver standing in for the Collector.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -37,7 +37,7 @@ describe('the example services with the agent, the audit API and an OTLP receive
     await receiver?.stop();
   });
 
-  it('carries one trace id from the caller through gateway, runs, worker and back, on every log line of the run and in both audit events', async () => {
+  it('carries one trace id from the caller through gateway, runs, worker and back, on every log line of the run and in the audit events of each service', async () => {
     const traceId = randomBytes(16).toString('hex');
     const callerSpanId = randomBytes(8).toString('hex');
     // A request id with every character the agent keeps (base64 and e-mail-like ids), which the audit API must take too.
@@ -85,23 +85,26 @@ describe('the example services with the agent, the audit API and an OTLP receive
     // …and the same records reached the OTLP receiver with the trace id set on the record itself.
     await receiver.waitFor('the run log records over OTLP', () => ['run queued', 'run started', 'run finished', 'run completed'].every((body) => receiver.logs.some((r) => r.body === body && r.traceId === traceId)) || undefined);
 
-    // Audit: both events of the run are stored with the trace id and the request id.
+    // Audit: each service records what happened there, all with the trace id and the request id: the gateway the
+    // API key's authentication (the key's first use), runs the start, the worker the outcome.
     const reader = await token({ tenant: 'acme', scope: 'activity:read' });
     const events = await eventually(
-      'both audit events of the run',
+      'the audit events of the run',
       async () => {
         const page = await call(auditApi.url, 'GET', `/api/v1/activity?trace_id=${traceId}`, { token: reader });
         assert.equal(page.status, 200, JSON.stringify(page.body));
-        return page.body.data.length === 2 ? (page.body.data as Array<Record<string, any>>) : undefined;
+        return page.body.data.length === 3 ? (page.body.data as Array<Record<string, any>>) : undefined;
       },
       15_000,
     );
     const byAction = Object.fromEntries(events.map((e) => [e.action, e]));
-    assert.deepEqual(Object.keys(byAction).sort(), ['workflow.run.completed', 'workflow.run.started']);
+    assert.deepEqual(Object.keys(byAction).sort(), ['auth.api_key.accepted', 'workflow.run.completed', 'workflow.run.started']);
     assert.deepEqual([byAction['workflow.run.started']!.actor.type, byAction['workflow.run.started']!.actor.id], ['user', 'alice']);
     assert.deepEqual(byAction['workflow.run.started']!.object, { type: 'workflow_run', id: runId });
     assert.deepEqual(byAction['workflow.run.started']!.metadata, { workflow_id: 'nightly-report', run_id: runId, trigger: 'api' });
-    assert.equal(byAction['workflow.run.completed']!.actor.type, 'service');
+    assert.deepEqual(byAction['workflow.run.completed']!.actor, { type: 'service', id: 'worker', display: null });
+    assert.deepEqual(Object.keys(byAction['workflow.run.completed']!.metadata).sort(), ['duration_ms', 'run_id', 'workflow_id']);
+    assert.deepEqual([byAction['auth.api_key.accepted']!.actor.id, byAction['auth.api_key.accepted']!.metadata.path], ['alice', '/api/workflows/nightly-report/runs']);
     for (const event of events) {
       assert.equal(event.trace_id, traceId);
       assert.equal(event.request_id, 'e2e/run+1@acme=');
@@ -137,9 +140,9 @@ describe('the example services with the agent, the audit API and an OTLP receive
       const { version } = JSON.parse(readFileSync(join(EXAMPLES_DIR, 'package.json'), 'utf8')) as { version: string };
       // Each service: its database (or none), and its dependencies as [status, required].
       const expected: Record<string, { app: RunningApp; database: 'up' | 'none'; dependencies: Record<string, [string, boolean]> }> = {
-        gateway: { app: gateway, database: 'none', dependencies: { runs: ['up', true] } },
+        gateway: { app: gateway, database: 'none', dependencies: { runs: ['up', true], 'audit-api': ['up', false] } },
         runs: { app: runs, database: 'up', dependencies: { database: ['up', true], worker: ['up', true], 'audit-api': ['up', false] } },
-        worker: { app: worker, database: 'none', dependencies: { runs: ['up', true] } },
+        worker: { app: worker, database: 'none', dependencies: { runs: ['up', true], 'audit-api': ['up', false] } },
         'alert-webhook': { app: hook, database: 'none', dependencies: {} },
       };
       for (const [name, want] of Object.entries(expected)) {
@@ -228,6 +231,76 @@ describe('the example services with the agent, the audit API and an OTLP receive
     );
     assert.equal(usage.code, 2);
     assert.match(lines(usage.stdout)[0]!.message, /--service "nowhere" must be one of gateway, runs, worker/);
+  });
+
+  it('records API key authentication at the gateway: accepted once per interval, refused with a reason, rate limited with 429; never the key', async () => {
+    const secretKey = `sk-e2e-${randomBytes(12).toString('hex')}`;
+    const wrongKey = `sk-wrong-${randomBytes(12).toString('hex')}`;
+    const hmacKey = 'e2e-api-key-hmac-key-0123456789';
+    const idOf = (key: string) => createHmac('sha256', hmacKey).update(key).digest('hex').slice(0, 32);
+    const limited = await system.spawnExample('gateway', {
+      PORT: '0',
+      RUNS_URL: runs.url,
+      LOOKOUT_AUDIT_URL: auditApi.url,
+      LOOKOUT_AUDIT_JWT_SECRET: JWT_SECRET,
+      API_KEYS: `${secretKey}:acme:carol`,
+      API_KEY_HMAC_KEY: hmacKey,
+      GATEWAY_RATE_LIMIT_RPS: '0.01',
+      GATEWAY_RATE_LIMIT_BURST: '3',
+    });
+    try {
+      const send = (key: string | undefined, requestId: string) => call(limited.url, 'GET', '/api/runs', { headers: { ...(key === undefined ? {} : { 'x-api-key': key }), 'x-request-id': requestId } });
+      for (let i = 0; i < 3; i++) assert.equal((await send(secretKey, `e2e-key-ok-${i}`)).status, 200);
+      const over = await send(secretKey, 'e2e-key-limited');
+      assert.deepEqual([over.status, over.body.error.code], [429, 'rate_limited']);
+      assert.ok(Number(over.headers.get('retry-after')) >= 1, `Retry-After ${over.headers.get('retry-after')}`);
+      assert.equal((await send(secretKey, 'e2e-key-limited-again')).status, 429);
+      const tag = randomBytes(4).toString('hex');
+      for (const [key, id] of [[undefined, `e2e-key-missing-${tag}`], [wrongKey, 'e2e-key-wrong-1'], [wrongKey, 'e2e-key-wrong-2'], ['not a key', `e2e-key-malformed-${tag}`]] as const) {
+        const refused = await send(key, id);
+        assert.deepEqual([refused.status, refused.body.error.code], [401, 'invalid_api_key'], id);
+      }
+
+      // In the key's tenant: one accepted (three requests, one interval) and one rate-limited (two refusals).
+      const acme = await token({ tenant: 'acme', scope: 'activity:read' });
+      const list = async (tenantToken: string, query: string) => (await call(auditApi.url, 'GET', `/api/v1/activity?${query}`, { token: tenantToken })).body.data as Array<Record<string, any>>;
+      const ofKey = await eventually('the accepted and rate-limited events', async () => {
+        const found = await list(acme, `action=auth.api_key.*&object_id=${idOf(secretKey)}`);
+        return found.length === 2 ? found : undefined;
+      }, 15_000);
+      const accepted = ofKey.find((e) => e.action === 'auth.api_key.accepted')!;
+      assert.deepEqual([accepted.status, accepted.actor, accepted.object, accepted.request_id], ['success', { type: 'user', id: 'carol', display: null }, { type: 'api_key', id: idOf(secretKey) }, 'e2e-key-ok-0']);
+      assert.deepEqual(accepted.metadata, { key_id: idOf(secretKey), method: 'GET', path: '/api/runs' });
+      const limitedEvent = ofKey.find((e) => e.action === 'auth.api_key.rate_limited')!;
+      assert.deepEqual([limitedEvent.status, limitedEvent.request_id, limitedEvent.actor.id], ['failure', 'e2e-key-limited', 'carol']);
+      assert.deepEqual(
+        { ...limitedEvent.metadata, retry_after_s: limitedEvent.metadata.retry_after_s >= 1 },
+        { key_id: idOf(secretKey), limit_per_s: 0.01, burst: 3, retry_after_s: true, method: 'GET', path: '/api/runs', repeats: 0 },
+      );
+
+      // Refusals have no tenant of their own: they are under the system tenant, like the audit API's rejected tokens.
+      const system_ = await token({ tenant: '_system', scope: 'activity:read' });
+      const refusal = (requestId: string) => eventually(`the refusal of ${requestId}`, async () => (await list(system_, `action=auth.api_key.rejected&request_id=${requestId}`))[0], 15_000);
+      assert.deepEqual((await refusal(`e2e-key-missing-${tag}`)).metadata, { reason: 'missing', method: 'GET', path: '/api/runs', repeats: 0 });
+      assert.deepEqual((await refusal(`e2e-key-malformed-${tag}`)).metadata, { reason: 'malformed', method: 'GET', path: '/api/runs', repeats: 0 });
+      const wrong = await refusal('e2e-key-wrong-1');
+      assert.deepEqual([wrong.status, wrong.actor, wrong.metadata], ['failure', { type: 'api_key', id: idOf(wrongKey), display: null }, { reason: 'unknown', key_id: idOf(wrongKey), method: 'GET', path: '/api/runs', repeats: 0 }]);
+      assert.deepEqual(await list(system_, 'request_id=e2e-key-wrong-2'), [], 'the same key refused again within the interval is counted, not recorded');
+
+      // Neither key appears anywhere in the stored events, nor in the gateway's logs.
+      for (const reader of [acme, system_]) {
+        const exported = await fetch(`${auditApi.url}/api/v1/activity/export?format=jsonl`, { headers: { authorization: `Bearer ${reader}` } });
+        const text = await exported.text();
+        assert.equal(exported.status, 200);
+        assert.ok(text.includes(idOf(secretKey)) || text.includes(idOf(wrongKey)), 'the export holds the events');
+        for (const key of [secretKey, wrongKey]) assert.ok(!text.includes(key), `${key} in the stored events`);
+      }
+      const logs = JSON.stringify(limited.lines);
+      for (const key of [secretKey, wrongKey]) assert.ok(!logs.includes(key), `${key} in the gateway's logs`);
+      assert.ok(objects(limited).some((l) => l.message === 'api key refused' && l.reason === 'unknown' && l.key_id === idOf(wrongKey)));
+    } finally {
+      assert.deepEqual(await limited.stop(), { code: 0, signal: null }, limited.stderr());
+    }
   });
 
   it('fails a run it cannot queue (worker unreachable) with 503 and records workflow.run.failed', async () => {

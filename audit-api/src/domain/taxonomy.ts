@@ -21,6 +21,12 @@ export const TOKEN_REJECTION_REASONS = [
   'wrong_audience', 'wrong_algorithm', 'missing_claim', 'jwks_unavailable', 'other',
 ] as const;
 
+/**
+ * Why an API key was refused (auth.api_key.rejected): the gateway sends missing, malformed and unknown; revoked
+ * and expired are for key stores that know a key once existed.
+ */
+export const API_KEY_REJECTION_REASONS = ['missing', 'malformed', 'unknown', 'revoked', 'expired'] as const;
+
 // Schema fragments. Every metadata object is closed (additionalProperties: false): the schema is the
 // allow-list of what may be stored, so an unexpected field, a secret most of all, is refused, not kept.
 const text = (maxLength: number) => ({ type: 'string', maxLength });
@@ -42,6 +48,14 @@ const object = (properties: Record<string, object>, required: string[] = []) => 
 });
 
 const LOGIN_METHOD = oneOf('password', 'sso', 'oauth', 'magic_link', 'api_key', 'passkey');
+const MFA_METHOD = oneOf('totp', 'webauthn', 'sms', 'email', 'push', 'recovery_code');
+/** An API key is named by a one-way id (the gateway's HMAC-SHA256 of the key), never by the key. */
+const KEY_ID = { type: 'string', minLength: 8, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$', description: 'a key id such as 3f9a0c…, never the key itself' };
+// Where an authentication happened: the request line the credential came with.
+const REQUEST = { method: text(32), path: text(1024) };
+/** How many more times the same thing happened since the last event recorded for it (the recorder throttles repeats). */
+const REPEATS = count;
+const SUBJECT_TYPE = oneOf('user', 'service_account', 'api_key', 'group');
 
 const DEFINITIONS = {
   'auth.login.success': {
@@ -57,6 +71,10 @@ const DEFINITIONS = {
       },
       ['reason'],
     ),
+  },
+  'auth.signup': {
+    description: 'A user account was created: by signing up, by accepting an invitation, or by an admin or a directory sync.',
+    metadata: object({ method: oneOf('password', 'sso', 'oauth', 'magic_link', 'passkey', 'invitation', 'admin', 'directory_sync'), invited_by: id }),
   },
   'auth.logout': {
     description: 'A session ended.',
@@ -97,6 +115,56 @@ const DEFINITIONS = {
   'auth.account.unlocked': {
     description: 'A locked account was unlocked.',
     metadata: object({ by: oneOf('admin', 'timeout', 'self_service') }),
+  },
+  'auth.account.deleted': {
+    description: 'An account was deleted (its events stay, under its id).',
+    metadata: object({ by: oneOf('self', 'admin', 'retention', 'directory_sync'), reason: text(512) }, ['by']),
+  },
+  'auth.mfa.enabled': {
+    description: 'A user added a second factor.',
+    metadata: object({ method: MFA_METHOD }, ['method']),
+  },
+  'auth.mfa.disabled': {
+    description: 'A second factor was removed.',
+    metadata: object({ method: MFA_METHOD, by: oneOf('self', 'admin') }, ['method']),
+  },
+  'auth.mfa.challenged': {
+    description: 'A second-factor challenge was answered, rightly or not (the event status says which).',
+    metadata: object({ method: MFA_METHOD, reason: oneOf('wrong_code', 'expired', 'replayed', 'cancelled', 'other') }, ['method']),
+  },
+  'auth.api_key.created': {
+    description: 'An API key was created.',
+    metadata: object(
+      { key_id: KEY_ID, name: text(200), scopes: { type: 'array', maxItems: 100, items: text(128) }, expires_at: TIMESTAMP_SCHEMA },
+      ['key_id'],
+    ),
+  },
+  'auth.api_key.revoked': {
+    description: 'An API key was revoked.',
+    metadata: object({ key_id: KEY_ID, reason: text(512) }, ['key_id']),
+  },
+  'auth.api_key.accepted': {
+    description: 'A request authenticated with an API key (recorded where the key is checked; once per key per interval, not per request).',
+    metadata: object({ key_id: KEY_ID, ...REQUEST }, ['key_id']),
+  },
+  'auth.api_key.rejected': {
+    description: 'A request carried no API key, or one that was refused (recorded where the key is checked).',
+    metadata: object({ reason: oneOf(...API_KEY_REJECTION_REASONS), key_id: KEY_ID, ...REQUEST, repeats: REPEATS }, ['reason']),
+  },
+  'auth.api_key.rate_limited': {
+    description: "A request with a valid API key was refused because the key was over its rate limit (429).",
+    metadata: object(
+      { key_id: KEY_ID, limit_per_s: { type: 'number', exclusiveMinimum: 0 }, burst: count, retry_after_s: count, ...REQUEST, repeats: REPEATS },
+      ['key_id'],
+    ),
+  },
+  'auth.role.granted': {
+    description: 'A role (a set of permissions) was granted to a user, service account, API key or group.',
+    metadata: object({ subject_type: SUBJECT_TYPE, subject_id: id, role: text(128), previous_role: text(128) }, ['subject_type', 'subject_id', 'role']),
+  },
+  'auth.role.revoked': {
+    description: 'A role was taken away from a user, service account, API key or group.',
+    metadata: object({ subject_type: SUBJECT_TYPE, subject_id: id, role: text(128), reason: text(512) }, ['subject_type', 'subject_id', 'role']),
   },
   'auth.service_account.issued': {
     description: 'Credentials were issued to a service account.',

@@ -2,9 +2,11 @@
 // issuer, an audience and an allowlist of asymmetric algorithms for production. The tenant comes from the
 // verified `tenant_id` claim only. Every refusal is counted and recorded as auth.token.rejected. During a key
 // rotation an HS256 token may also verify with the previous secret (LOOKOUT_AUDIT_JWT_SECRET_PREVIOUS).
+// Scopes come from the `scope` claim and from the roles an identity provider puts in its tokens, mapped to
+// scopes by LOOKOUT_AUDIT_ROLE_SCOPES.
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Context, Middleware } from 'koa';
-import type { AuthConfig } from '../config.js';
+import { DEFAULT_ROLE_SCOPES, roleMapping, type AuthConfig, type RoleMapping } from '../config.js';
 import { ApiError } from '../domain/errors.js';
 import type { TOKEN_REJECTION_REASONS } from '../domain/taxonomy.js';
 
@@ -37,6 +39,7 @@ export type Verifier = (token: string) => Promise<Principal>;
  * keys during a rotation, and jose fetches it again for an unknown kid once the cooldown has passed.
  */
 export function createVerifier(auth: AuthConfig, onPreviousKey: () => void = () => {}): Verifier {
+  const scopesOf = scopeReader(auth.roles ?? roleMapping({ LOOKOUT_AUDIT_ROLE_SCOPES: DEFAULT_ROLE_SCOPES }));
   const options = {
     algorithms: auth.mode === 'hs256' ? ['HS256'] : auth.algorithms,
     ...(auth.issuer ? { issuer: auth.issuer } : {}),
@@ -72,8 +75,25 @@ export function createVerifier(auth: AuthConfig, onPreviousKey: () => void = () 
     const tenantId = payload.tenant_id;
     if (typeof tenantId !== 'string' || !TENANT_ID.test(tenantId)) throw new TokenRejected('missing_claim', 'token has no valid tenant_id claim');
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new TokenRejected('missing_claim', 'token has no sub claim', tenantId);
-    const scope = typeof payload.scope === 'string' ? payload.scope : '';
-    return { sub: payload.sub, tenantId, scopes: new Set(scope.split(' ').filter(Boolean)) };
+    return { sub: payload.sub, tenantId, scopes: scopesOf(payload) };
+  };
+}
+
+/**
+ * The union of the `scope` claim (space-delimited, OAuth 2.0) and the scopes the token's roles map to. Roles are
+ * an array of strings or one space-delimited string, the two forms identity providers use; a role the mapping
+ * does not name grants nothing, and a claim of any other shape is ignored as if absent.
+ */
+export function scopeReader(roles: RoleMapping): (payload: JWTPayload) => Set<string> {
+  const path = roles.claim.split('.');
+  return (payload) => {
+    const scopes = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : []);
+    if (roles.scopes.size === 0) return scopes;
+    let claim: unknown = payload;
+    for (const key of path) claim = claim !== null && typeof claim === 'object' && Object.hasOwn(claim, key) ? (claim as Record<string, unknown>)[key] : undefined;
+    const names = typeof claim === 'string' ? claim.split(' ') : Array.isArray(claim) ? claim.filter((r): r is string => typeof r === 'string') : [];
+    for (const name of names) for (const scope of roles.scopes.get(name) ?? []) scopes.add(scope);
+    return scopes;
   };
 }
 

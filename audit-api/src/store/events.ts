@@ -136,19 +136,6 @@ export class EventStore {
     const last = events.at(-1);
     return { events, next: more && last ? { occurredAt: last.occurred_at, id: last.id } : null };
   }
-
-  /** Events inserted after sequence `afterSeq`, in insertion order (SSE resume with Last-Event-ID). */
-  async replay(tenantId: string, filters: ActivityFilters, afterSeq: string, limit: number): Promise<StoredEvent[]> {
-    const query = this.db
-      .select(this.db.raw(COLUMNS))
-      .from('activity_events')
-      .where('tenant_id', tenantId)
-      .andWhere('seq', '>', afterSeq)
-      .orderBy('seq')
-      .limit(limit);
-    applyFilters(query, filters);
-    return ((await query) as EventRow[]).map(toEvent);
-  }
 }
 
 export function applyFilters(query: Knex.QueryBuilder, filters: ActivityFilters): void {

@@ -2,9 +2,13 @@
 // TypeScript sources (tests) and from the compiled dist/ (npm start) without knex guessing file types.
 import type { Knex } from 'knex';
 import * as activityEvents from '../../migrations/001_activity_events.js';
+import * as activitySeals from '../../migrations/002_activity_seals.js';
+import * as streamResume from '../../migrations/003_stream_resume.js';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_activity_events': activityEvents,
+  '002_activity_seals': activitySeals,
+  '003_stream_resume': streamResume,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

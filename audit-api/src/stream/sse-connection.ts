@@ -23,8 +23,9 @@ export class SseConnection {
     return this.queue.length;
   }
 
-  send(event: StoredEvent): void {
-    this.write(`id: ${event.seq}\nevent: activity\ndata: ${JSON.stringify(publicEvent(event))}\n\n`);
+  /** Sends an event; `id` is the stream position after it (position.ts), the client's Last-Event-ID. */
+  send(event: StoredEvent, id: string): void {
+    this.write(`id: ${id}\nevent: activity\ndata: ${JSON.stringify(publicEvent(event))}\n\n`);
   }
 
   comment(text: string): void {
