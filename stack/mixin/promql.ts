@@ -1,6 +1,9 @@
 // PromQL fragments the rules share, so a selector or label rewrite is written once.
 import { http, type Duration } from './config.js';
 
+/** `service` from the scrape job, for series with no service_name; an OTLP job's namespace is dropped (`lookout/host` -> `host`). */
+export const asJobService = (expr: string): string => `label_replace(${expr}, "service", "$1", "job", "(?:.*/)?(.+)")`;
+
 /** Copies the service's promoted `service_name` into the `service` label every rule output carries. */
 export const asService = (expr: string, from: string = http.serviceLabel): string => `label_replace(${expr}, "service", "$1", "${from}", "(.+)")`;
 

@@ -2,7 +2,7 @@
 // receiver, job "lookout/host"). `service` is "postgres" and "host", so routing and inhibition treat
 // them like any service.
 import { backups, dashboardUids, database, host } from '../config.js';
-import { asService, recorded } from '../promql.js';
+import { asJobService, asService, recorded } from '../promql.js';
 import type { AlertRule, RuleGroup } from '../rules.js';
 
 export const panels = {
@@ -16,7 +16,6 @@ export const panels = {
 } as const;
 
 const postgresDashboard = (panel: string, vars: Record<string, string> = {}) => ({ uid: dashboardUids.postgres, panel, vars });
-const asJobService = (expr: string) => `label_replace(${expr}, "service", "$1", "job", "(?:.*/)?(.+)")`;
 const asPostgres = (expr: string) => `label_replace(${expr}, "service", "${database.job}", "", "")`;
 const pct = (ratio: number) => `${Math.round(ratio * 100)}%`;
 

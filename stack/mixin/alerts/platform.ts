@@ -1,5 +1,6 @@
 // The stack's own health: scrape targets, and the OpenTelemetry Collector losing or refusing telemetry.
 import { collector, dashboardUids } from '../config.js';
+import { asJobService } from '../promql.js';
 import type { AlertRule, RuleGroup } from '../rules.js';
 
 export const panels = {
@@ -10,7 +11,6 @@ export const panels = {
 } as const;
 
 const collectorDashboard = (panel: string) => ({ uid: dashboardUids.collector, panel });
-const asJobService = (expr: string) => `label_replace(\n  ${expr.replaceAll('\n', '\n  ')},\n  "service", "$1", "job", "(.+)"\n)`;
 
 /** One rate() per metric name, tagged with a throw-away `part` label and summed away (see the group's note). */
 const perSignal = (metrics: Array<[string, string]>, by: string) =>
@@ -25,7 +25,7 @@ export const platformAlertGroups = (): Array<RuleGroup<AlertRule>> => [
       {
         alert: 'TargetDown',
         why: 'The stack\'s scraped components and exporters. Any of them down blinds part of the stack. `service` = the scrape job.',
-        expr: 'label_replace(up, "service", "$1", "job", "(.+)") == 0',
+        expr: `${asJobService('up')} == 0`,
         for: '2m',
         severity: 'critical',
         summary: '{{ $labels.service }}: scrape target {{ $labels.instance }} is down',
