@@ -23,8 +23,11 @@ const servicesWhere = (predicate: (s: { tier: ProbeTier; auth: boolean }) => boo
 
 const probeFailing = (job: string, services: string) => `probe_success{job="${job}", service=~"${services}"} == 0`;
 // A service that does not answer at all fails every probe: only its *ServiceDown alert should say so (a
-// critical "cannot reach its database" would be wrong, and would inhibit the service's warnings).
-const whileAnswering = (expr: string) => `${expr}\nunless on (service)\n${probeFailing(probes.jobs.health, '.+')}`;
+// critical "cannot reach its database" would be wrong, and would inhibit the service's warnings). So these
+// alerts need a *successful* /health probe beside them, not merely no failed one: before a service's first
+// /health probe (the jobs' cadences differ) there is no sample to subtract, and a dead service paged as a
+// database problem (seen in CI).
+const whileAnswering = (expr: string) => `${expr}\nand on (service)\nprobe_success{job="${probes.jobs.health}"} == 1`;
 const overview = (panel: string) => ({ uid: dashboardUids.serviceOverview, panel });
 const runtime = (panel: string) => ({ uid: dashboardUids.runtime, panel });
 
