@@ -18,8 +18,7 @@
 // BENCH_CONCURRENCY (16), and bench:agent's BENCH_QUEUE_SIZE.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '@lookout/testkit';
-import { category, summarise, type CpuProfile, type Entry, type Summary } from './cpuprofile.js';
+import { category, freePort, summarise, type CpuProfile, type Entry, type Summary } from '@lookout/testkit';
 import {
   APP_NAMES,
   APP_ROUTES,

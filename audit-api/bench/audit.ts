@@ -10,7 +10,8 @@
 // (bench/dataset.ts). Knobs: BENCH_AUDIT_ROUNDS (5), BENCH_AUDIT_INGEST_ROWS (100000), BENCH_AUDIT_ROWS
 // (10000000), BENCH_AUDIT_SMALL_ROWS (100000), BENCH_AUDIT_PAGE_REQUESTS (300), BENCH_AUDIT_SUBSCRIBERS
 // (100,1000), BENCH_AUDIT_STREAM_EVENTS (200), BENCH_AUDIT_VERIFY_ROWS (1000000), BENCH_AUDIT_SEALING
-// (auto: on when this build has it; off), BENCH_AUDIT_ONLY (ingest,pages,stream,verify), LOOKOUT_TEST_DATABASE_URL.
+// (auto: on when this build has it; off), BENCH_AUDIT_ONLY (ingest,pages,stream,verify), LOOKOUT_TEST_DATABASE_URL,
+// BENCH_AUDIT_PROFILE=1 (CPU profile of each measured ingest variant: bench/profiler.ts).
 import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -29,6 +30,7 @@ import { applyFilters } from '../src/store/events.js';
 import { monthStart, addMonths } from '../src/store/partitions.js';
 import { describeFilters, parseFilters } from '../src/domain/filters.js';
 import { ensureDataset, TENANT, type Dataset } from './dataset.js';
+import { profiled } from './profiler.js';
 
 const env = process.env;
 const ROUNDS = Number(env.BENCH_AUDIT_ROUNDS ?? 5);
@@ -196,12 +198,14 @@ async function ingest(): Promise<void> {
           copy.push(await copyRows(db.url, 'bench', rows));
           line.push(`COPY ${copy.at(-1)!.toFixed(0)}`);
         } else if (variant === 'api') {
-          plain.push(await postBatches(service.url, jwt, rows));
+          plain.push(await profiled(`ingest-api-${round + 1}`, () => postBatches(service.url, jwt, rows)));
           line.push(`API ${plain.at(-1)!.toFixed(0)}`);
         } else {
           const t0 = performance.now();
-          sealedAck.push(await postBatches(service.url, jwt, rows));
-          sealedEnd.push(INGEST_ROWS / (((await sealedAll(service.knex, 'bench', WARMUP_ROWS + INGEST_ROWS)) - t0) / 1000));
+          await profiled(`ingest-api-sealing-${round + 1}`, async () => {
+            sealedAck.push(await postBatches(service.url, jwt, rows));
+            sealedEnd.push(INGEST_ROWS / (((await sealedAll(service.knex, 'bench', WARMUP_ROWS + INGEST_ROWS)) - t0) / 1000));
+          });
           line.push(`API+sealing ${sealedAck.at(-1)!.toFixed(0)} (all sealed: ${sealedEnd.at(-1)!.toFixed(0)})`);
         }
       } finally {

@@ -5,22 +5,37 @@ import type { Knex } from 'knex';
 
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
-    -- One entry per sealed event, in the tenant's chain order: chain_hash = sha256(previous chain_hash || event_hash).
-    -- occurred_at and seq are kept in clear so verify can tell a reorder from a modification, and find a
-    -- row by its partition key; event_hash covers every stored column that matters (src/seal/hash.ts).
-    create table activity_seals (
-      tenant_id   text        not null,
-      position    bigint      not null,
-      event_id    uuid        not null,
-      occurred_at timestamptz not null,
-      seq         bigint      not null,
-      event_hash  bytea       not null,
-      chain_hash  bytea       not null,
-      primary key (tenant_id, position)
+    -- The chain, in blocks: each block holds a run of one tenant's consecutive positions, one 64-byte entry per
+    -- event in position order (src/seal/entries.ts: event_hash 32 | id 16 | occurred_at 8 | seq 8), and the
+    -- chain hash after its last entry: chain_n = sha256(chain_{n-1} || event_hash_n). occurred_at and seq are
+    -- kept in clear so verify can tell a reorder from a modification; event_hash covers every stored column
+    -- that matters (src/seal/hash.ts). A block per tenant per sealer batch, not a row per event: a row and
+    -- three index entries per event cost ingest a quarter of its throughput (docs/benchmarks.md).
+    create table activity_seal_blocks (
+      tenant_id        text        not null,
+      from_position    bigint      not null,
+      to_position      bigint      not null,
+      min_occurred_at  timestamptz not null,
+      max_occurred_at  timestamptz not null,
+      entries          bytea       not null,
+      chain_hash       bytea       not null,
+      primary key (tenant_id, to_position),
+      check (octet_length(entries) = 64 * (to_position - from_position + 1))
     );
-    -- Verify merges the seals and the rows of a time range, both in (occurred_at, id) order.
-    create unique index activity_seals_event on activity_seals (tenant_id, occurred_at, event_id);
-    create index activity_seals_event_id on activity_seals (tenant_id, event_id);
+    -- Hashes do not compress: store the entries out of line without trying.
+    alter table activity_seal_blocks alter column entries set storage external;
+    -- Verify finds the blocks holding a time range's events.
+    create index activity_seal_blocks_time on activity_seal_blocks (tenant_id, max_occurred_at);
+
+    -- One row per sealed event, for people (psql) and the rare lookups verify makes by id.
+    create view activity_seal_entries as
+      select b.tenant_id,
+             b.from_position + i as position,
+             encode(substr(b.entries, i * 64 + 33, 16), 'hex')::uuid as event_id,
+             timestamptz 'epoch' + ('x' || encode(substr(b.entries, i * 64 + 49, 8), 'hex'))::bit(64)::bigint * interval '1 microsecond' as occurred_at,
+             ('x' || encode(substr(b.entries, i * 64 + 57, 8), 'hex'))::bit(64)::bigint as seq,
+             substr(b.entries, i * 64 + 1, 32) as event_hash
+        from activity_seal_blocks b, generate_series(0, (b.to_position - b.from_position)::int) as i;
 
     -- The signed statements: "the tenant's chain up to to_position ends in chain_hash", each naming the
     -- previous digest's hash. The signature covers the canonical JSON of every other column (src/seal/digest.ts).
@@ -65,6 +80,7 @@ export async function down(knex: Knex): Promise<void> {
     drop table if exists activity_seal_horizon;
     drop table if exists activity_seal_heads;
     drop table if exists activity_digests;
-    drop table if exists activity_seals;
+    drop view if exists activity_seal_entries;
+    drop table if exists activity_seal_blocks;
   `);
 }

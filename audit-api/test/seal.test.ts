@@ -226,14 +226,28 @@ describe('tamper evidence (real PostgreSQL)', function () {
     await expectReport(tenant, reader, [{ kind: 'bad_signature', digest_id: digest!.digest_id }]);
   });
 
-  it('names a seal entry rewritten to cover a modified row (the chain no longer links)', async () => {
+  it('names the digest over a seal entry rewritten to cover a modified row (the block no longer chains)', async () => {
     const { tenant, ids, reader } = await sealedTenant();
     await knex.raw(`update activity_events set actor_id = 'someone-else' where tenant_id = ? and id = ?`, [tenant, ids[3]!]);
-    // Recompute that seal's event hash from the modified row: the row now matches its seal, the chain does not.
-    const { eventHash, HASH_COLUMNS } = await import('../src/seal/hash.js');
-    const row = (await knex.raw(`select ${HASH_COLUMNS} from activity_events where tenant_id = ? and id = ?`, [tenant, ids[3]!])).rows[0];
-    await knex('activity_seals').where({ tenant_id: tenant, event_id: ids[3]! }).update({ event_hash: eventHash(row) });
-    await expectReport(tenant, reader, [{ kind: 'inserted', event_id: ids[3]! }]);
+    // Recompute that event's hash from the modified row, as an auditor would (COPY line, sha256), and write it
+    // into its block's entry: the row now matches its seal, the block's chain does not.
+    const { CANONICAL_COLUMNS, CANONICAL_SETTINGS, lineHash } = await import('../src/seal/hash.js');
+    const { connectionOf, copyLines, literal } = await import('../src/seal/copy.js');
+    const hash = await knex.transaction(async (trx) => {
+      await trx.raw(CANONICAL_SETTINGS);
+      const conn = await connectionOf(trx);
+      for await (const lines of copyLines(conn, `select ${CANONICAL_COLUMNS} from activity_events where id = ${literal(conn, ids[3]!)}`)) return Buffer.from(lineHash(lines[0]!), "latin1");
+      throw new Error('no row');
+    });
+    const entry = (await knex.raw(`select position from activity_seal_entries where tenant_id = ? and event_id = ?`, [tenant, ids[3]!])).rows[0];
+    await knex.raw(
+      `update activity_seal_blocks set entries = overlay(entries placing ?::bytea from ((?::bigint - from_position) * 64 + 1)::int for 32)
+        where tenant_id = ? and ?::bigint between from_position and to_position`,
+      [hash, entry.position, tenant, entry.position],
+    );
+    const digests = (await call(service.url, 'GET', '/api/v1/activity/digests', { token: reader })).body.data as Digest[];
+    const over = digests.find((d) => BigInt(d.from_position) <= BigInt(entry.position) && BigInt(d.to_position) >= BigInt(entry.position))!;
+    await expectReport(tenant, reader, [{ kind: 'modified', digest_id: over.digest_id }]);
   });
 
   it('verifies an untouched trail after retention drops a month: its seals and digests stay, its events count as expired', async () => {
@@ -243,7 +257,7 @@ describe('tamper evidence (real PostgreSQL)', function () {
     assert.ok(result.partitions_dropped.length > 0, 'a month was dropped');
     const left = await knex('activity_events').where({ tenant_id: tenant }).count<{ count: string }[]>({ count: '*' });
     assert.equal(left[0]!.count, '3');
-    assert.equal((await knex('activity_seals').where({ tenant_id: tenant }).count<{ count: string }[]>({ count: '*' }))[0]!.count, '6');
+    assert.equal((await knex('activity_seal_entries').where({ tenant_id: tenant }).count<{ count: string }[]>({ count: '*' }))[0]!.count, '6');
     await expectReport(tenant, reader, []);
     await expectReport(tenant, reader, [], { to: new Date(Date.now() - 60 * DAY).toISOString() });
   });
@@ -291,7 +305,7 @@ describe('sealing concurrent transactions (real PostgreSQL)', function () {
 
   it('migrates 002 down and up alone, leaving the events table', async () => {
     const tables = async () => (await knex.raw(`select tablename from pg_tables where schemaname = 'public' and tablename like 'activity_%' and tablename not like 'activity_events_%' order by 1`)).rows.map((r: { tablename: string }) => r.tablename);
-    assert.deepEqual(await tables(), ['activity_digests', 'activity_events', 'activity_seal_heads', 'activity_seal_horizon', 'activity_seals']);
+    assert.deepEqual(await tables(), ['activity_digests', 'activity_events', 'activity_seal_blocks', 'activity_seal_heads', 'activity_seal_horizon']);
     await knex.migrate.down({ ...migrationConfig, name: '002_activity_seals' });
     assert.deepEqual(await tables(), ['activity_events']);
     assert.deepEqual(await migrateLatest(knex), ['002_activity_seals']);
@@ -320,7 +334,7 @@ describe('sealing concurrent transactions (real PostgreSQL)', function () {
     assert.deepEqual(pendingAfterCommit, { ok: true, pending: 2, problems: [] }, 'A committed but not sealed yet, B sealed but not digested: both pending');
     assert.equal(await sealer.sealBatch(), 1, 'A, now committed');
     assert.equal(await sealer.sealBatch(), 0, 'nothing twice');
-    const seals = await knex('activity_seals').orderBy('position').select('event_id', 'position');
+    const seals = await knex('activity_seal_entries').orderBy('position').select('event_id', 'position');
     assert.deepEqual(seals, [
       { event_id: b, position: '1' },
       { event_id: a, position: '2' },
@@ -332,11 +346,31 @@ describe('sealing concurrent transactions (real PostgreSQL)', function () {
     assert.equal(more, undefined);
     const counts = await Promise.all([sealer.sealBatch(), new Sealer(knex, key, 1000).sealBatch()]);
     assert.equal(counts[0] + counts[1], 50);
-    assert.equal((await knex('activity_seals').count<{ count: string }[]>({ count: '*' }))[0]!.count, '52');
+    assert.equal((await knex('activity_seal_entries').count<{ count: string }[]>({ count: '*' }))[0]!.count, '52');
     const [digest] = await sealer.writeDigests(true);
     assert.equal(digest!.to_position, '52');
     assert.equal(digestHash(digest!).length, 64);
     assert.deepEqual(await verifyTrail(knex, { tenantId: 't', publicKeys: [{ keyId: key.keyId, publicKey: key.publicKey }] }), { ok: true, pending: 0, problems: [] });
+  });
+
+  it('walks more blocks than one query reads, in position order (10 sorts before 9 as text)', async () => {
+    const key = parseSigningKey(ed25519Pem().privatePem);
+    const sealer = new Sealer(knex, key, 1000);
+    const ids: string[] = [];
+    // One block per batch: 40 batches of one event (more than the 32 blocks verify reads per query).
+    for (let i = 0; i < 40; i++) {
+      const id = randomUUID();
+      ids.push(id);
+      await knex.raw(`insert into activity_events (tenant_id, id, occurred_at, action, status, actor_type, actor_id) values ('blocks', ?, now(), 'auth.logout', 'success', 'user', 'u')`, [id]);
+      assert.equal(await sealer.sealBatch(), 1);
+      if (i % 7 === 0) await sealer.writeDigests(true);
+    }
+    await sealer.writeDigests(true);
+    assert.equal((await knex('activity_seal_blocks').where({ tenant_id: 'blocks' }).count<{ count: string }[]>({ count: '*' }))[0]!.count, '40');
+    const publicKeys = [{ keyId: key.keyId, publicKey: key.publicKey }];
+    assert.deepEqual(await verifyTrail(knex, { tenantId: 'blocks', publicKeys }), { ok: true, pending: 0, problems: [] });
+    await knex.raw(`update activity_events set actor_id = 'x' where tenant_id = 'blocks' and id = ?`, [ids[33]!]);
+    assert.deepEqual(await verifyTrail(knex, { tenantId: 'blocks', publicKeys }), { ok: false, pending: 0, problems: [{ kind: 'modified', event_id: ids[33]! }] });
   });
 
   it('seals a transaction larger than a batch, tenants interleaved, and verifies it batch by batch', async () => {

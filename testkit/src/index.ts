@@ -1,6 +1,7 @@
-// What tests, benchmarks and the demo share: OTLP receivers, process spawning, the example system,
+// What tests, benchmarks and the demo share: OTLP receivers, a CPU profile reader, process spawning, the example system,
 // the audit API's test secrets and tokens, fresh databases, HTTP calls, polling, free ports, and the stack's
 // upstream programs on loopback.
+export { category, summarise, type CpuProfile, type Entry, type Frame, type Summary, type SummaryOptions } from './cpuprofile.js';
 export { eventually } from './eventually.js';
 export { examplePorts, startExampleSystem, EXAMPLES_DIR, PRELOAD, type ExamplePorts, type ExampleSystem } from './example-system.js';
 export { freePort } from './free-port.js';

@@ -1,6 +1,5 @@
 // Reading a query's result as COPY text lines, on a knex transaction's own connection (so inside its snapshot):
-// verify hashes the bytes PostgreSQL sends, with no per-value decoding, which is what makes it about as fast
-// as the COPY it is measured against.
+// the sealer and verify hash the bytes PostgreSQL sends, with no per-value decoding.
 import type { Knex } from 'knex';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
@@ -31,32 +30,4 @@ export async function* copyLines(conn: pg.Client, query: string): AsyncGenerator
     if (lines.length > 0) yield lines;
   }
   if (rest && rest.length > 0) yield [rest];
-}
-
-/** Offsets of the tabs in a line (COPY escapes a tab inside a value, so each one separates fields). */
-export function tabs(line: Buffer): number[] {
-  const at: number[] = [];
-  for (let i = line.indexOf(9); i !== -1; i = line.indexOf(9, i + 1)) at.push(i);
-  return at;
-}
-
-/** Field `n` of a line as text (still COPY-escaped), given its tab offsets. */
-export function field(line: Buffer, tabAt: number[], n: number): string {
-  const start = n === 0 ? 0 : tabAt[n - 1]! + 1;
-  const end = n < tabAt.length ? tabAt[n]! : line.length;
-  return line.toString('utf8', start, end);
-}
-
-/** Whether field `n` is COPY's null (\\N), without decoding it. */
-export function isNull(line: Buffer, tabAt: number[], n: number): boolean {
-  const start = n === 0 ? 0 : tabAt[n - 1]! + 1;
-  const end = n < tabAt.length ? tabAt[n]! : line.length;
-  return end - start === 2 && line[start] === 92 && line[start + 1] === 78;
-}
-
-/** A non-negative integer field (bytes start..end) as a number. */
-export function digits(line: Buffer, start: number, end: number): number {
-  let value = 0;
-  for (let i = start; i < end; i++) value = value * 10 + (line[i]! - 48);
-  return value;
 }

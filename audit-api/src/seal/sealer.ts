@@ -1,11 +1,13 @@
 // The sealer: appends committed events to their tenant's hash chain, in commit order, and at a fixed interval
-// signs a digest of each chain that grew. It runs off the write path (ingest is unchanged), one replica at
+// signs a digest of each chain that grew. It runs off the write path (ingest's transactions are unchanged), one replica at
 // a time (a PostgreSQL advisory lock; a replica that does not get it skips the tick), in batches.
 //
 // "Committed, in a defined order": a batch reads, from one snapshot, the events of transactions that had
 // finished by then: those below the snapshot's xmax and not in its list of transactions in progress
 // (their rows can no longer change or grow), in a window of transaction ids from the horizon of the last
-// batch (sized to a few thousand events), ordered by (tx_id, seq), through a cursor.
+// batch (sized to a few thousand events), ordered by (tx_id, seq), as COPY lines: each line is an event's
+// canonical form (hash.ts), hashed as sent, and packed into its tenant's next block (entries.ts), so a window
+// is held as 64 bytes per event, a transaction of a million events as 64 MB.
 // A transaction the horizon passes while it is still in progress is remembered (open_xids) and its events
 // are sealed in the first batch after it ends. Each event is sealed exactly once; the chain's order is the
 // order of sealing: batch by batch, late finishers first, then (tx_id, seq). Not xmin alone: xmin is
@@ -15,13 +17,17 @@ import { uuidv7 } from '@lookout/agent';
 import type { Knex } from 'knex';
 import type { Digest } from './digest.js';
 import { digestHash, signDigest } from './digest.js';
-import { chainStep, eventHash, GENESIS, HASH_COLUMNS, type HashRow } from './hash.js';
+import { connectionOf, copyLines, literal } from './copy.js';
+import { digits, ENTRY_BYTES, entryOccurredAt, parseTimestampUs, timestampText, writeEntry } from './entries.js';
+import { CANONICAL_COLUMNS, CANONICAL_SETTINGS, chainBlock, GENESIS, lineHash } from './hash.js';
 import type { SigningKey } from './keys.js';
 
 /** One advisory lock for sealing and digests, across replicas. */
 const LOCK = `hashtext('lookout_audit_seal')`;
-/** Events per INSERT of seals (and per FETCH of events); a window aims at one to four of these. */
+/** A window of transaction ids aims at one to four of these many events. */
 export const SEAL_BATCH = 5000;
+/** Entries per block at most (64 bytes each: a block row stays well under a megabyte). */
+export const BLOCK_ENTRIES = 4096;
 /** Windows per tick at most, so one tick cannot hold the loop for long (the next tick continues). */
 const BATCHES_PER_TICK = 20;
 const MAX_SPAN = 1n << 40n;
@@ -88,7 +94,7 @@ export class Sealer {
           return 0;
         }
         // One window's sort may outlast the pool's statement timeout after a long backlog; it is bounded by the window.
-        await trx.raw(`set local statement_timeout = 0`);
+        await trx.raw(`set local statement_timeout = 0; ${CANONICAL_SETTINGS}`);
         // The snapshot first: every transaction below its xmax and not in progress in it had finished, and this
         // transaction's later statements (READ COMMITTED) see all of their rows.
         const snapshot = await trx.raw<{ rows: { xmax: string; xip: string[] }[] }>(
@@ -105,35 +111,35 @@ export class Sealer {
         const lo = BigInt(first.rows[0]!.lo ?? xmax);
         const hi = lo + this.span < BigInt(xmax) ? lo + this.span : BigInt(xmax);
 
-        const heads = new Map<string, { position: bigint; chain: Buffer }>();
+        // Transactions that ended since the horizon passed them, then the window's, each in (tx_id, seq) order,
+        // read as COPY lines (the canonical form, hashed as sent) into each tenant's run of entries.
+        const conn = await connectionOf(trx);
+        const xids = (ids: Iterable<string>) => literal(conn, `{${[...ids].join(',')}}`);
+        const runs = new Map<string, TenantRun>();
         let sealed = 0;
         let oldest = Infinity;
-        const seal = async (where: string, bindings: Knex.RawBinding[]) => {
-          // A cursor: a window (or one large transaction) is read in chunks, never whole into memory.
-          await trx.raw(`declare seal_rows no scroll cursor for select ${HASH_COLUMNS} from activity_events where ${where} order by activity_events.tx_id, activity_events.seq`, bindings);
-          for (;;) {
-            const { rows } = await trx.raw<{ rows: HashRow[] }>(`fetch ${SEAL_BATCH} from seal_rows`);
-            if (rows.length === 0) break;
-            await this.append(trx, rows, heads);
-            sealed += rows.length;
-            for (const row of rows) oldest = Math.min(oldest, Date.parse(row.received_at));
-            if (rows.length < SEAL_BATCH) break;
+        const read = async (where: string) => {
+          for await (const lines of copyLines(conn, `select ${CANONICAL_COLUMNS} from activity_events where ${where} order by activity_events.tx_id, activity_events.seq`)) {
+            for (const line of lines) {
+              const t0 = line.indexOf(9);
+              const t1 = line.indexOf(9, t0 + 1);
+              const t2 = line.indexOf(9, t1 + 1);
+              const t3 = line.indexOf(9, t2 + 1);
+              const t4 = line.indexOf(9, t3 + 1);
+              const tenant = line.toString('utf8', 0, t0);
+              let run = runs.get(tenant);
+              if (!run) runs.set(tenant, (run = new TenantRun()));
+              const occurredAt = parseTimestampUs(line, t1 + 1, t2);
+              run.add(lineHash(line), line, t0 + 1, occurredAt, digits(line, t3 + 1, t4));
+              oldest = Math.min(oldest, parseTimestampUs(line, t2 + 1, t3) / 1000);
+              sealed++;
+            }
           }
-          await trx.raw(`close seal_rows`);
         };
-        // Transactions that ended since the horizon passed them, then the window's, each in (tx_id, seq) order.
-        if (ended.length > 0) await seal(`tx_id = any(?::xid8[])`, [ended]);
-        if (lo < hi) await seal(`tx_id >= ?::xid8 and tx_id < ?::xid8 and not (tx_id = any(?::xid8[]))`, [lo.toString(), hi.toString(), xip]);
+        if (ended.length > 0) await read(`tx_id = any(${xids(ended)}::xid8[])`);
+        if (lo < hi) await read(`tx_id >= ${literal(conn, lo.toString())}::xid8 and tx_id < ${literal(conn, hi.toString())}::xid8 and not (tx_id = any(${xids(xip)}::xid8[]))`);
+        if (runs.size > 0) await this.append(trx, runs);
 
-        if (heads.size > 0) {
-          const tenants = [...heads.keys()];
-          await trx.raw(
-            `insert into activity_seal_heads (tenant_id, position, chain_hash)
-             select * from unnest(?::text[], ?::bigint[], ?::bytea[])
-             on conflict (tenant_id) do update set position = excluded.position, chain_hash = excluded.chain_hash`,
-            [tenants, tenants.map((t) => heads.get(t)!.position.toString()), tenants.map((t) => heads.get(t)!.chain)] as unknown as Knex.RawBinding[],
-          );
-        }
         // Everything below hi is sealed now, except transactions still in progress (sealed once they end).
         const stillOpen = new Set(horizon.open_xids.filter((x) => inProgress.has(x)));
         for (const x of xip) if (BigInt(x) < hi) stillOpen.add(x);
@@ -154,35 +160,45 @@ export class Sealer {
     );
   }
 
-  /** Appends rows to their tenants' chains (heads read once per tenant per transaction): one INSERT per chunk. */
-  private async append(trx: Knex.Transaction, rows: HashRow[], heads: Map<string, { position: bigint; chain: Buffer }>): Promise<void> {
-    const unknown = [...new Set(rows.map((r) => r.tenant_id))].filter((t) => !heads.has(t));
-    if (unknown.length > 0) {
-      const stored = await trx.raw<{ rows: { tenant_id: string; position: string; chain_hash: Buffer }[] }>(
-        `select tenant_id, position::text as position, chain_hash from activity_seal_heads where tenant_id = any(?::text[])`,
-        [unknown],
-      );
-      for (const h of stored.rows) heads.set(h.tenant_id, { position: BigInt(h.position), chain: h.chain_hash });
+  /** Appends each tenant's run to its chain (head read once), as blocks of at most BLOCK_ENTRIES, and moves the heads. */
+  private async append(trx: Knex.Transaction, runs: Map<string, TenantRun>): Promise<void> {
+    const tenants = [...runs.keys()];
+    const stored = await trx.raw<{ rows: { tenant_id: string; position: string; chain_hash: Buffer }[] }>(
+      `select tenant_id, position::text as position, chain_hash from activity_seal_heads where tenant_id = any(?::text[])`,
+      [tenants],
+    );
+    const heads = new Map(stored.rows.map((h) => [h.tenant_id, { position: BigInt(h.position), chain: h.chain_hash }]));
+    const blocks: unknown[][] = [];
+    for (const [tenant, run] of runs) {
+      let head = heads.get(tenant) ?? { position: 0n, chain: GENESIS };
+      for (const block of run.blocks()) {
+        const chain = chainBlock(head.chain, block);
+        let min = Infinity;
+        let max = -Infinity;
+        for (let offset = 0; offset < block.length; offset += ENTRY_BYTES) {
+          const at = entryOccurredAt(block, offset);
+          if (at < min) min = at;
+          if (at > max) max = at;
+        }
+        const count = BigInt(block.length / ENTRY_BYTES);
+        blocks.push([tenant, (head.position + 1n).toString(), (head.position + count).toString(), timestampText(min), timestampText(max), block, chain]);
+        head = { position: head.position + count, chain };
+      }
+      heads.set(tenant, head);
     }
-    const columns: { tenant: string[]; position: string[]; id: string[]; at: string[]; seq: string[]; event: Buffer[]; chain: Buffer[] } = { tenant: [], position: [], id: [], at: [], seq: [], event: [], chain: [] };
-    for (const row of rows) {
-      const head = heads.get(row.tenant_id) ?? { position: 0n, chain: GENESIS };
-      const event = eventHash(row);
-      const chain = chainStep(head.chain, event);
-      const position = head.position + 1n;
-      heads.set(row.tenant_id, { position, chain });
-      columns.tenant.push(row.tenant_id);
-      columns.position.push(position.toString());
-      columns.id.push(row.id);
-      columns.at.push(row.occurred_at);
-      columns.seq.push(row.seq);
-      columns.event.push(event);
-      columns.chain.push(chain);
+    // Buffers go to PostgreSQL as binary parameters; a few hundred blocks per statement.
+    for (let i = 0; i < blocks.length; i += 200) {
+      const slice = blocks.slice(i, i + 200);
+      await trx.raw(
+        `insert into activity_seal_blocks (tenant_id, from_position, to_position, min_occurred_at, max_occurred_at, entries, chain_hash) values ${slice.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        slice.flat() as Knex.RawBinding[],
+      );
     }
     await trx.raw(
-      `insert into activity_seals (tenant_id, position, event_id, occurred_at, seq, event_hash, chain_hash)
-       select * from unnest(?::text[], ?::bigint[], ?::uuid[], ?::timestamptz[], ?::bigint[], ?::bytea[], ?::bytea[])`,
-      [columns.tenant, columns.position, columns.id, columns.at, columns.seq, columns.event, columns.chain] as unknown as Knex.RawBinding[],
+      `insert into activity_seal_heads (tenant_id, position, chain_hash)
+       select * from unnest(?::text[], ?::bigint[], ?::bytea[])
+       on conflict (tenant_id) do update set position = excluded.position, chain_hash = excluded.chain_hash`,
+      [tenants, tenants.map((t) => heads.get(t)!.position.toString()), tenants.map((t) => heads.get(t)!.chain)] as unknown as Knex.RawBinding[],
     );
   }
 
@@ -219,5 +235,26 @@ export class Sealer {
       }
       return written;
     });
+  }
+}
+
+/** One tenant's entries read in a batch, packed as they come, cut into blocks of at most BLOCK_ENTRIES. */
+class TenantRun {
+  private readonly full: Buffer[] = [];
+  private current = Buffer.allocUnsafe(BLOCK_ENTRIES * ENTRY_BYTES);
+  private used = 0;
+
+  add(eventHash: string, line: Uint8Array, idStart: number, occurredAtUs: number, seq: number): void {
+    if (this.used === this.current.length) {
+      this.full.push(this.current);
+      this.current = Buffer.allocUnsafe(BLOCK_ENTRIES * ENTRY_BYTES);
+      this.used = 0;
+    }
+    writeEntry(this.current, this.used, eventHash, line, idStart, occurredAtUs, seq);
+    this.used += ENTRY_BYTES;
+  }
+
+  blocks(): Buffer[] {
+    return this.used === 0 ? this.full : [...this.full, this.current.subarray(0, this.used)];
   }
 }

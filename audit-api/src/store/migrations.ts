@@ -4,11 +4,13 @@ import type { Knex } from 'knex';
 import * as activityEvents from '../../migrations/001_activity_events.js';
 import * as activitySeals from '../../migrations/002_activity_seals.js';
 import * as streamResume from '../../migrations/003_stream_resume.js';
+import * as failuresIndex from '../../migrations/004_failures_index.js';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_activity_events': activityEvents,
   '002_activity_seals': activitySeals,
   '003_stream_resume': streamResume,
+  '004_failures_index': failuresIndex,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
