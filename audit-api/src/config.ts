@@ -72,6 +72,8 @@ export interface AuditConfig {
   /** Tenant under which rejected tokens are recorded: a rejected token's own tenant claim is unverified. */
   systemTenant: string;
   poolMax: number;
+  /** Ingest transactions at once, per replica (more requests wait their turn in the process). */
+  writeConcurrency: number;
   /** Tamper evidence (src/seal/): undefined when sealing is off. */
   sealing: SealingConfig | undefined;
 }
@@ -121,6 +123,7 @@ export function loadConfig(env: Env = process.env): AuditConfig {
     sseMaxQueuedEvents: integer(env, 'LOOKOUT_AUDIT_SSE_MAX_QUEUED', 1000, 1, 1_000_000),
     systemTenant: env.LOOKOUT_AUDIT_SYSTEM_TENANT ?? '_system',
     poolMax: integer(env, 'LOOKOUT_AUDIT_DB_POOL_MAX', 10, 1, 200),
+    writeConcurrency: integer(env, 'LOOKOUT_AUDIT_WRITE_CONCURRENCY', 2, 1, 200),
     sealing: sealingConfig(env),
   };
 }

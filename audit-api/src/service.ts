@@ -8,7 +8,7 @@ import { serviceInstruments } from '@lookout/agent';
 import type { Knex } from 'knex';
 import type { Logger } from 'winston';
 import { createApp } from './app.js';
-import type { AuditConfig } from './config.js';
+import { ConfigError, type AuditConfig } from './config.js';
 import { scheduleRetention, runRetention } from './jobs/retention.js';
 import { createMetrics, type AuditMetrics } from './metrics.js';
 import { SelfAudit } from './self-audit.js';
@@ -38,6 +38,8 @@ export interface AuditService {
 /** `metrics`: the service's instruments, through the OpenTelemetry API unless a test passes its own. */
 export async function startService(config: AuditConfig, logger: Logger, metrics: AuditMetrics = createMetrics()): Promise<AuditService> {
   // knex's connection warnings (a database that is down) become structured log lines.
+  // Sealing reads and ingest writes with COPY, which PGlite's socket server does not speak: refuse before opening anything.
+  if (config.sealing && !config.databaseUrl) throw new ConfigError('LOOKOUT_AUDIT_SIGNING_KEY: tamper evidence needs PostgreSQL (DATABASE_URL); embedded PGlite cannot seal');
   const database = await openDatabase(config.databaseUrl, config.poolMax, (level, message) => logger.log(level, 'database connection', { err: message }), config.pgliteDir);
   if (database.embedded) {
     logger.warn('no DATABASE_URL: running on embedded PGlite, in memory unless LOOKOUT_AUDIT_PGLITE_DIR is set. For trying the API only: one connection at a time, no cross-replica stream fan-out. Set DATABASE_URL for production.');
@@ -48,7 +50,7 @@ export async function startService(config: AuditConfig, logger: Logger, metrics:
     logger.info('key rotation: the previous key is still accepted; remove it once lookout.audit.previous_key.uses stays at zero', { variables: previous });
   }
   const partitions = new Partitions(database.knex);
-  const store = new EventStore(database.knex, partitions);
+  const store = new EventStore(database.knex, partitions, { copy: !database.embedded, writers: config.writeConcurrency });
   const report = (what: string) => (err: unknown) => logger.warn(`${what} failed`, { err: (err as Error).message });
   const hub = new StreamHub(new CommittedReader(database.knex), metrics, report('stream read'));
   const notifier = new Notifier(database.knex, database.embedded ? undefined : database.url, () => hub.wake());

@@ -232,7 +232,7 @@ describe('tamper evidence (real PostgreSQL)', function () {
     // Recompute that event's hash from the modified row, as an auditor would (COPY line, sha256), and write it
     // into its block's entry: the row now matches its seal, the block's chain does not.
     const { CANONICAL_COLUMNS, CANONICAL_SETTINGS, lineHash } = await import('../src/seal/hash.js');
-    const { connectionOf, copyLines, literal } = await import('../src/seal/copy.js');
+    const { connectionOf, copyLines, literal } = await import('../src/store/copy.js');
     const hash = await knex.transaction(async (trx) => {
       await trx.raw(CANONICAL_SETTINGS);
       const conn = await connectionOf(trx);

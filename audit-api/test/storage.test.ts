@@ -64,6 +64,42 @@ describe('storage (real PostgreSQL)', function () {
     assert.ok((await listPartitions(knex)).some((p) => p.name === 'activity_events_y2024m06'));
   });
 
+  describe('batch insert (COPY, falling back to INSERT … ON CONFLICT when a row is already stored)', () => {
+    let store: EventStore;
+    beforeEach(async () => {
+      await migrateLatest(knex);
+      store = new EventStore(knex, new Partitions(knex));
+    });
+
+    it('stores values COPY must escape exactly as sent, and answers with them and the stored seq and times', async () => {
+      const awkward = { ...newEvent('2026-11-02T10:00:00.123Z', 1), actor: { type: 'user', id: 'tab\there', display: 'line\nbreak \\N back\\slash \r\b\f\v é ☃' }, user_agent: '\\N', metadata: { q: 'a\tb\\c"d', n: [1.5, null] } };
+      const [sent] = (await store.insert('t', [awkward])).events;
+      const { rows } = await knex.raw(`select actor_id, actor_display, user_agent, metadata, seq::text as seq, to_char(received_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as received_at from activity_events where id = ?`, [awkward.id]);
+      assert.deepEqual(rows[0], { actor_id: 'tab\there', actor_display: awkward.actor.display, user_agent: '\\N', metadata: awkward.metadata, seq: sent!.seq, received_at: sent!.received_at });
+      assert.equal(sent!.occurred_at, '2026-11-02T10:00:00.123000Z');
+    });
+
+    it('returns the stored events of a batch retried with some new events, storing only the new ones', async () => {
+      const first = [newEvent('2026-11-02T10:00:00Z', 1), newEvent('2026-11-02T10:00:01Z', 2)];
+      const stored = await store.insert('t', first);
+      assert.deepEqual([...stored.inserted].sort(), first.map((e) => e.id).sort());
+      const again = await store.insert('t', [...first, newEvent('2026-11-02T10:00:02Z', 3)]);
+      assert.deepEqual([...again.inserted], [newEvent('2026-11-02T10:00:02Z', 3).id]);
+      assert.deepEqual(again.events.slice(0, 2), stored.events);
+      const { rows } = await knex.raw(`select count(*)::int as n from activity_events`);
+      assert.equal(rows[0].n, 3);
+    });
+
+    it('stores each event once when two requests carry the same batch at the same time', async () => {
+      const batch = Array.from({ length: 200 }, (_, i) => newEvent(`2026-11-03T10:00:${String(i % 60).padStart(2, '0')}Z`, i));
+      const [a, b] = await Promise.all([store.insert('t', batch), store.insert('t', batch)]);
+      assert.equal(a.inserted.size + b.inserted.size, 200);
+      assert.deepEqual(a.events, b.events);
+      const { rows } = await knex.raw(`select count(*)::int as n from activity_events`);
+      assert.equal(rows[0].n, 200);
+    });
+  });
+
   describe('retention', () => {
     const now = new Date('2026-11-22T12:00:00Z');
     // 60 days before now: 2026-09-23T12:00:00Z.

@@ -17,7 +17,7 @@ import { uuidv7 } from '@lookout/agent';
 import type { Knex } from 'knex';
 import type { Digest } from './digest.js';
 import { digestHash, signDigest } from './digest.js';
-import { connectionOf, copyLines, literal } from './copy.js';
+import { connectionOf, copyLines, literal } from '../store/copy.js';
 import { digits, ENTRY_BYTES, entryOccurredAt, parseTimestampUs, timestampText, writeEntry } from './entries.js';
 import { CANONICAL_COLUMNS, CANONICAL_SETTINGS, chainBlock, GENESIS, lineHash } from './hash.js';
 import type { SigningKey } from './keys.js';

@@ -16,7 +16,7 @@
 //     "missing" (or expired, when older than the cutoff of a retention run).
 // Only suspects are decoded; an untouched trail costs one pass over its blocks and one COPY of its rows.
 import type { Knex } from 'knex';
-import { connectionOf, copyLines, literal } from './copy.js';
+import { connectionOf, copyLines, literal } from '../store/copy.js';
 import { DIGEST_COLUMNS, digestHash, signatureValid, type Digest } from './digest.js';
 import { ENTRY_BYTES, entryOccurredAt, entrySeq, HASH_AT, ID_AT, parseTimestampUs, timestampText, uuidText, writeUuid } from './entries.js';
 import { CANONICAL_COLUMNS, CANONICAL_SETTINGS, chainBlock, GENESIS, hashEquals, lineHash } from './hash.js';

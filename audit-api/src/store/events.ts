@@ -4,6 +4,8 @@ import type { EventStatus } from '@lookout/agent';
 import type { NewEvent, StoredEvent } from '../domain/activity-event.js';
 import type { ActivityFilters } from '../domain/filters.js';
 import type { CursorPosition } from './cursor.js';
+import { connectionOf, copyField, copyIn } from './copy.js';
+import { Gate } from './gate.js';
 import type { Partitions } from './partitions.js';
 
 /** A row as COLUMNS selects it. */
@@ -55,10 +57,19 @@ const INSERT_COLUMNS = [
   ['metadata', 'jsonb'],
 ] as const;
 
-// One multi-row insert from one JSON parameter (json_to_recordset), however many rows: no parameter limit,
-// one plan, and ON CONFLICT makes a concurrent retry of the same id harmless. One JSON.stringify of the
-// batch replaced fifteen array parameters, which pg quoted element by element: 13% of the API's CPU at
-// ingest (bench/profiler.ts, docs/benchmarks.md).
+// The fast path: the batch as COPY text into the table (PostgreSQL's multi-row insert, as raw COPY does), with
+// the sequence values taken first so the response can carry them. COPY cannot skip a row that is already
+// stored, so a batch that meets one (a retry, or a race with a concurrent request carrying the same ids) fails
+// with a unique violation and goes again through INSERT … ON CONFLICT DO NOTHING, which returns what is stored.
+// The json_to_recordset insert this replaced, with ON CONFLICT on every row, cost the database about a fifth
+// more per event (docs/benchmarks.md).
+const COPY_TARGET = `activity_events (tenant_id, ${INSERT_COLUMNS.map(([c]) => c).join(', ')}, seq)`;
+const SEQUENCE_SQL = `select to_char(now() at time zone 'UTC', ${UTC_US}) as received_at,
+  array(select nextval('activity_events_seq') from generate_series(1, ?))::text[] as seqs`;
+
+// The slow path: one multi-row insert from one JSON parameter (json_to_recordset), however many rows: no
+// parameter limit, one plan, and ON CONFLICT makes a retry of the same id harmless. One JSON.stringify of the
+// batch replaced fifteen array parameters, which pg quoted element by element.
 const INSERT_SQL = `
   insert into activity_events (tenant_id, ${INSERT_COLUMNS.map(([c]) => c).join(', ')})
   select ?, * from json_to_recordset(?::json) as e(${INSERT_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')})
@@ -79,7 +90,20 @@ export class EventStore {
   constructor(
     private readonly db: Knex,
     private readonly partitions: Partitions,
-  ) {}
+    /**
+     * copy: COPY batches in (PostgreSQL; embedded PGlite's socket server does not speak COPY: INSERT only).
+     * writers: ingest transactions at once; more wait here. Concurrent COPYs into the same partition contend
+     * for the same index pages and the relation's extension lock: on the 2-core bench machine 2 writers
+     * stored 5–10% more per second than 4, and 1 about 20% less (docs/benchmarks.md).
+     */
+    options: { copy: boolean; writers: number } = { copy: true, writers: 2 },
+  ) {
+    this.copy = options.copy;
+    this.writers = new Gate(options.writers);
+  }
+
+  private readonly copy: boolean;
+  private readonly writers: Gate;
 
   /**
    * Stores a batch in one transaction and returns every event as stored, in the order given. A retried
@@ -88,34 +112,48 @@ export class EventStore {
    */
   async insert(tenantId: string, events: NewEvent[]): Promise<{ events: StoredEvent[]; inserted: Set<string> }> {
     await this.partitions.ensureFor(events.map((e) => e.occurred_at));
-    const ids = events.map((e) => e.id);
+    if (!this.copy) return this.writers.run(() => this.db.transaction((trx) => this.store(trx, tenantId, events, 'insert')));
+    try {
+      return await this.writers.run(() => this.db.transaction((trx) => this.store(trx, tenantId, events, 'copy')));
+    } catch (err) {
+      if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+      return this.writers.run(() => this.db.transaction((trx) => this.store(trx, tenantId, events, 'insert')));
+    }
+  }
+
+  private async store(trx: Knex.Transaction, tenantId: string, events: NewEvent[], how: 'copy' | 'insert'): Promise<{ events: StoredEvent[]; inserted: Set<string> }> {
     // Only events whose occurred_at the server defaulted need a lookup before the insert; every other
-    // retry meets its first copy in the same partition, through ON CONFLICT on the primary key. The
-    // lookup probes every partition, so skipping it where it cannot matter halves the cost of a batch.
+    // retry meets its first copy in the same partition, through the primary key. The lookup probes every
+    // partition, so skipping it where it cannot matter halves the cost of a batch.
     const lookup = events.filter((e) => e.idWithoutTime).map((e) => e.id);
-    const stored = await this.db.transaction(async (trx) => {
-      const existing = lookup.length === 0 ? [] : (await trx.raw<{ rows: EventRow[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, lookup])).rows;
-      const byId = new Map(existing.map((row) => [row.id, toEvent(row)]));
-      const fresh = events.filter((e) => !byId.has(e.id));
-      const inserted = new Set<string>();
-      if (fresh.length > 0) {
-        const result = await trx.raw<{ rows: InsertedRow[] }>(INSERT_SQL, [tenantId, recordsJson(fresh)]);
-        const sent = new Map(fresh.map((e) => [e.id, e]));
-        for (const row of result.rows) {
-          inserted.add(row.id);
-          byId.set(row.id, freshEvent(tenantId, sent.get(row.id)!, row));
-        }
-        // A retry that met its first copy in ON CONFLICT, or lost a race with a concurrent request
-        // carrying the same ids: read what is stored.
-        const missing = fresh.filter((e) => !byId.has(e.id)).map((e) => e.id);
-        if (missing.length > 0) {
-          const raced = await trx.raw<{ rows: EventRow[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, missing]);
-          for (const row of raced.rows) byId.set(row.id, toEvent(row));
-        }
+    const existing = lookup.length === 0 ? [] : (await trx.raw<{ rows: EventRow[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, lookup])).rows;
+    const byId = new Map(existing.map((row) => [row.id, toEvent(row)]));
+    const fresh = events.filter((e) => !byId.has(e.id));
+    const inserted = new Set<string>();
+    if (fresh.length > 0 && how === 'copy') {
+      const { rows } = await trx.raw<{ rows: { received_at: string; seqs: string[] }[] }>(SEQUENCE_SQL, [fresh.length]);
+      const { received_at, seqs } = rows[0]!;
+      await copyIn(await connectionOf(trx), COPY_TARGET, copyText(tenantId, fresh, seqs));
+      fresh.forEach((e, i) => {
+        inserted.add(e.id);
+        byId.set(e.id, freshEvent(tenantId, e, { id: e.id, seq: seqs[i]!, occurred_at: microseconds(e.occurred_at), received_at }));
+      });
+    } else if (fresh.length > 0) {
+      const result = await trx.raw<{ rows: InsertedRow[] }>(INSERT_SQL, [tenantId, recordsJson(fresh)]);
+      const sent = new Map(fresh.map((e) => [e.id, e]));
+      for (const row of result.rows) {
+        inserted.add(row.id);
+        byId.set(row.id, freshEvent(tenantId, sent.get(row.id)!, row));
       }
-      return { events: ids.map((id) => byId.get(id)!), inserted };
-    });
-    return stored;
+      // A retry that met its first copy in ON CONFLICT, or lost a race with a concurrent request
+      // carrying the same ids: read what is stored.
+      const missing = fresh.filter((e) => !byId.has(e.id)).map((e) => e.id);
+      if (missing.length > 0) {
+        const raced = await trx.raw<{ rows: EventRow[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, missing]);
+        for (const row of raced.rows) byId.set(row.id, toEvent(row));
+      }
+    }
+    return { events: events.map((e) => byId.get(e.id)!), inserted };
   }
 
   /** One page, newest first, strictly after `after`. `next` is set when more rows follow. */
@@ -153,6 +191,23 @@ export function applyFilters(query: Knex.QueryBuilder, filters: ActivityFilters)
   if (filters.request_id !== undefined) query.where('request_id', filters.request_id);
   if (filters.trace_id !== undefined) query.where('trace_id', filters.trace_id);
   if (filters.status !== undefined) query.where('status', filters.status);
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+/** The batch as COPY text lines, in COPY_TARGET's column order. */
+function copyText(tenantId: string, events: NewEvent[], seqs: string[]): string {
+  const tenant = copyField(tenantId);
+  let text = '';
+  events.forEach((e, i) => {
+    text += `${tenant}\t${e.id}\t${e.occurred_at.toISOString()}\t${copyField(e.action)}\t${e.status}\t${copyField(e.actor.type)}\t${copyField(e.actor.id)}\t${copyField(e.actor.display)}\t${copyField(e.object?.type)}\t${copyField(e.object?.id)}\t${copyField(e.request_id)}\t${copyField(e.trace_id)}\t${copyField(e.span_id)}\t${copyField(e.ip_hash)}\t${copyField(e.user_agent)}\t${copyField(JSON.stringify(e.metadata))}\t${seqs[i]}\n`;
+  });
+  return text;
+}
+
+/** A Date as the stored timestamptz reads back through UTC_US (a Date holds milliseconds). */
+function microseconds(date: Date): string {
+  return date.toISOString().replace('Z', '000Z');
 }
 
 /** The batch as the JSON json_to_recordset reads (absent keys are nulls). */
