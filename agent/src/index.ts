@@ -31,6 +31,7 @@ export {
   type LivenessBody,
 } from './health.js';
 export { serviceInstruments, PROCESSING_BUCKETS_SECONDS, type PoolStats, type ServiceInstruments } from './instruments.js';
+export { RateLimiter } from './rate-limiter.js';
 export { currentRequestId, withRequestId, REQUEST_ID_HEADER, REQUEST_ID_PATTERN } from './request-id.js';
 export { createRedactionPolicy, redactionPolicy, REDACTED, type RedactionPolicy } from './redact.js';
 export { bodyParserError, HttpError, HTTP_ERROR_STATUS, unansweredError, type CommonErrorCode } from './http-errors.js';

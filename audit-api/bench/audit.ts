@@ -8,8 +8,8 @@
 //   4. verify: a month of 1M sealed events verified, against reading the same rows with COPY.
 // The page and verify data sets are generated in SQL into databases of their own and kept between runs
 // (bench/dataset.ts). Knobs: BENCH_AUDIT_ROUNDS (5), BENCH_AUDIT_INGEST_ROWS (100000), BENCH_AUDIT_ROWS
-// (10000000), BENCH_AUDIT_SMALL_ROWS (100000), BENCH_AUDIT_PAGE_REQUESTS (300), BENCH_AUDIT_SUBSCRIBERS
-// (100,1000), BENCH_AUDIT_STREAM_EVENTS (200), BENCH_AUDIT_VERIFY_ROWS (1000000), BENCH_AUDIT_SEALING
+// (10000000), BENCH_AUDIT_SMALL_ROWS (100000), BENCH_AUDIT_PAGE_REQUESTS (1000), BENCH_AUDIT_SUBSCRIBERS
+// (100,1000), BENCH_AUDIT_STREAM_EVENTS (600), BENCH_AUDIT_VERIFY_ROWS (1000000), BENCH_AUDIT_SEALING
 // (auto: on when this build has it; off), BENCH_AUDIT_ONLY (ingest,pages,stream,verify), LOOKOUT_TEST_DATABASE_URL,
 // BENCH_AUDIT_PROFILE=1 (CPU profile of each measured ingest variant: bench/profiler.ts).
 import { createHash, generateKeyPairSync } from 'node:crypto';
@@ -38,10 +38,10 @@ const ROUNDS = Number(env.BENCH_AUDIT_ROUNDS ?? 5);
 const INGEST_ROWS = Number(env.BENCH_AUDIT_INGEST_ROWS ?? 100_000);
 const BIG_ROWS = Number(env.BENCH_AUDIT_ROWS ?? 10_000_000);
 const SMALL_ROWS = Number(env.BENCH_AUDIT_SMALL_ROWS ?? 100_000);
-const PAGE_REQUESTS = Number(env.BENCH_AUDIT_PAGE_REQUESTS ?? 300);
+const PAGE_REQUESTS = Number(env.BENCH_AUDIT_PAGE_REQUESTS ?? 1000);
 const PAGE_WARMUP = 30;
 const SUBSCRIBERS = (env.BENCH_AUDIT_SUBSCRIBERS ?? '100,1000').split(',').map(Number) as [number, number];
-const STREAM_EVENTS = Number(env.BENCH_AUDIT_STREAM_EVENTS ?? 200);
+const STREAM_EVENTS = Number(env.BENCH_AUDIT_STREAM_EVENTS ?? 600);
 const VERIFY_ROWS = Number(env.BENCH_AUDIT_VERIFY_ROWS ?? 1_000_000);
 const ONLY = new Set((env.BENCH_AUDIT_ONLY ?? 'ingest,pages,stream,verify').split(','));
 const BATCH = 1000;

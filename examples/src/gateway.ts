@@ -3,12 +3,11 @@
 // headers. It records authentication where it happens: auth.api_key.accepted, .rejected and .rate_limited.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { createAuditClient, createLogger, setUser } from '@lookout/agent';
+import { createAuditClient, createLogger, RateLimiter, setUser } from '@lookout/agent';
 import { gatewayConfig, type ApiKey } from './config.js';
 import { serviceApp } from './lib/app.js';
 import { auditTokens } from './lib/audit-token.js';
 import { KeyAudit, keyId, requestOf, type KeyRejection } from './lib/key-audit.js';
-import { RateLimiter } from './lib/rate-limit.js';
 import { callService } from './lib/call.js';
 import { TENANT_HEADER, USER_HEADER } from './lib/caller.js';
 import { HttpError } from './lib/errors.js';

@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import { describe, it } from 'mocha';
 import type { AuditClient, AuditRecordOptions } from '@lookout/agent';
 import { KeyAudit, keyId, requestOf } from '../src/lib/key-audit.js';
-import { RateLimiter } from '../src/lib/rate-limit.js';
+import { RateLimiter } from '@lookout/agent';
 
 /** A throwaway audit client that keeps what it is given (the real one is exercised end to end in e2e.test.ts). */
 function keptEvents(): { client: AuditClient; events: Array<{ action: string } & AuditRecordOptions> } {

@@ -54,11 +54,10 @@ const BLOCKS_PER_QUERY = 32;
 const FAR_PAST = new Date('0001-01-01T00:00:00Z');
 const FAR_FUTURE = new Date('9999-12-31T00:00:00Z');
 
-/** A row of the range that met no seal: its canonical line, id and transaction. */
+/** A row of the range that met no seal: its canonical line and id. */
 interface LooseRow {
   canonical: Buffer;
   id: string;
-  txId: string;
 }
 
 /** What a seal says of an event: its hash, and the ordering fields it was sealed with. */
@@ -106,21 +105,21 @@ export async function verifyTrail(db: Knex, options: VerifyOptions): Promise<Ver
       const t = literal(conn, tenant);
       const looseRows: LooseRow[] = [];
       const id = Buffer.alloc(16);
-      const rows = copyLines(conn, `select ${CANONICAL_COLUMNS}, tx_id from activity_events where tenant_id = ${t} and occurred_at >= ${literal(conn, from)} and occurred_at < ${literal(conn, to)}`);
-      for await (const lines of rows) {
-        for (const line of lines) {
-          const last = line.lastIndexOf(9);
-          const t0 = line.indexOf(9);
-          const t1 = line.indexOf(9, t0 + 1);
-          writeUuid(line, t0 + 1, id, 0);
-          const canonical = line.subarray(0, last);
+      const range = `tenant_id = ${t} and occurred_at >= ${literal(conn, from)} and occurred_at < ${literal(conn, to)}`;
+      // The canonical columns alone, so a line is hashed as it comes (no slice per row); the few rows that meet
+      // no seal have their transaction looked up afterwards.
+      for await (const lines of copyLines(conn, `select ${CANONICAL_COLUMNS} from activity_events where ${range}`)) {
+        for (const canonical of lines) {
+          const t0 = canonical.indexOf(9);
+          const t1 = canonical.indexOf(9, t0 + 1);
+          writeUuid(canonical, t0 + 1, id, 0);
           // The fast path, nearly every row: its id's first seal, and the hash (which covers occurred_at) is the sealed one.
           const first = index.first(id);
           if (first !== -1) {
             const digest = lineHash(canonical);
             const intact = index.hashIs(first, digest);
             // Otherwise the seal of this id at this occurred_at, or (moved within the range) its unmatched one.
-            const entry = intact ? first : index.pick(id, parseTimestampUs(line, t1 + 1, line.indexOf(9, t1 + 1)));
+            const entry = intact ? first : index.pick(id, parseTimestampUs(canonical, t1 + 1, canonical.indexOf(9, t1 + 1)));
             if (entry !== -1) {
               index.matched[entry] = 1;
               if (index.positions[entry]! > signedUpTo) pending++;
@@ -128,11 +127,26 @@ export async function verifyTrail(db: Knex, options: VerifyOptions): Promise<Ver
               continue;
             }
           }
-          const txId = line.toString('latin1', last + 1);
-          if (beyondHorizon(txId)) pending++;
-          else looseRows.push({ canonical: Buffer.from(canonical), id: uuidText(id), txId });
+          looseRows.push({ canonical: Buffer.from(canonical), id: uuidText(id) });
         }
       }
+
+      // Rows with no seal of their id in the range: not sealed yet (beyond the sealer's horizon: pending), or sealable.
+      const sealable = async (loose: LooseRow[]) => {
+        const txs = new Map<string, string[]>();
+        for (const ids of chunks(loose.map((r) => r.id), batch)) {
+          const found = await trx.raw<{ rows: { id: string; tx_id: string }[] }>(`select id::text as id, tx_id::text as tx_id from activity_events where ${range} and id = any(?::uuid[])`, [ids]);
+          for (const r of found.rows) txs.set(r.id, [...(txs.get(r.id) ?? []), r.tx_id]);
+        }
+        return loose.filter((row) => {
+          const tx = txs.get(row.id)?.shift();
+          if (tx !== undefined && beyondHorizon(tx)) {
+            pending++;
+            return false;
+          }
+          return true;
+        });
+      };
 
       // A row moved within the range meets its seal here.
       const looseSeals = new Map<string, number[]>();
@@ -142,7 +156,7 @@ export async function verifyTrail(db: Knex, options: VerifyOptions): Promise<Ver
         looseSeals.set(eventId, [...(looseSeals.get(eventId) ?? []), entry]);
       }
       const unexplained: LooseRow[] = [];
-      for (const row of looseRows) {
+      for (const row of await sealable(looseRows)) {
         const entry = looseSeals.get(row.id)?.shift();
         if (entry === undefined) {
           unexplained.push(row);

@@ -1,5 +1,6 @@
 // Per-key token buckets: `rate` requests per second sustained, `burst` at once. Answers how long to wait when
-// a key is over its limit (the Retry-After of a 429). In memory, per replica.
+// a key is over its limit (the Retry-After of a 429). In memory, per replica: the audit API limits each tenant
+// with it, the example gateway each API key.
 
 /** Buckets kept at most; beyond it, full buckets (keys idle long enough to have refilled) are forgotten. */
 const MAX_KEYS = 10_000;
