@@ -11,7 +11,7 @@
 // (10000000), BENCH_AUDIT_SMALL_ROWS (100000), BENCH_AUDIT_PAGE_REQUESTS (1000), BENCH_AUDIT_SUBSCRIBERS
 // (100,1000), BENCH_AUDIT_STREAM_EVENTS (600), BENCH_AUDIT_VERIFY_ROWS (1000000), BENCH_AUDIT_SEALING
 // (auto: on when this build has it; off), BENCH_AUDIT_ONLY (ingest,pages,stream,verify), LOOKOUT_TEST_DATABASE_URL,
-// BENCH_AUDIT_PROFILE=1 (CPU profile of each measured ingest variant: bench/profiler.ts).
+// BENCH_AUDIT_PROFILE=1 (CPU profile of each measured ingest variant and stream run: bench/profiler.ts).
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -385,38 +385,42 @@ interface StreamRun {
 }
 
 async function streamRun(service: AuditService, subscribers: number, reader: string, writer: string): Promise<StreamRun> {
-  const sentAt = new Map<string, number>();
-  const lags: number[] = [];
+  let delivered = 0;
   let disconnected = 0;
   const worker = new Worker(new URL('./subscribers.ts', import.meta.url), { workerData: { url: `${service.url}/api/v1/activity/stream`, headers: { authorization: `Bearer ${reader}` }, count: subscribers } });
   const ready = new Promise<void>((resolve, reject) => {
     worker.once('error', reject);
-    worker.on('message', (m: { kind: string; deliveries?: [string, number][]; closed?: number }) => {
+    worker.on('message', (m: { kind: string; deliveries?: number; closed?: number }) => {
       if (m.kind === 'ready') resolve();
-      if (m.kind === 'deliveries') {
+      if (m.kind === 'count') {
+        delivered = m.deliveries!;
         disconnected = Math.max(disconnected, m.closed ?? 0);
-        for (const [id, at] of m.deliveries!) {
-          const t = sentAt.get(id);
-          if (t !== undefined) lags.push(at - t);
-        }
       }
     });
   });
   await ready;
   const expected = STREAM_EVENTS * subscribers;
+  let lags: number[] = [];
   try {
     // A steady trickle of single writes (20 per second), as services record events.
     for (let i = 0; i < STREAM_EVENTS; i++) {
       const body = bodies(1, i)[0]!;
-      sentAt.set(body.id as string, performance.timeOrigin + performance.now());
+      worker.postMessage({ kind: 'sent', id: body.id, at: performance.timeOrigin + performance.now() });
       const res = await fetch(`${service.url}/api/v1/activity`, { method: 'POST', headers: { authorization: `Bearer ${writer}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
       await res.arrayBuffer();
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const deadline = Date.now() + 30_000;
-    while (lags.length < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (delivered < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   } finally {
-    const closed = new Promise((resolve) => worker.on('message', (m: { kind: string }) => m.kind === 'closed' && resolve(undefined)));
+    const closed = new Promise<void>((resolve) =>
+      worker.on('message', (m: { kind: string; lags?: Float64Array; closed?: number }) => {
+        if (m.kind !== 'closed') return;
+        lags = Array.from(m.lags!);
+        disconnected = Math.max(disconnected, m.closed ?? 0);
+        resolve();
+      }),
+    );
     worker.postMessage({ kind: 'close' });
     await closed;
     await worker.terminate();
@@ -434,7 +438,7 @@ async function stream(): Promise<void> {
     await streamRun(service, SUBSCRIBERS[0], reader, writer); // warm-up: JIT on both sides
     for (let round = 0; round < ROUNDS; round++) {
       const pair: StreamRun[] = [];
-      for (const n of round % 2 ? [...SUBSCRIBERS].reverse() : SUBSCRIBERS) pair.push(await streamRun(service, n, reader, writer));
+      for (const n of round % 2 ? [...SUBSCRIBERS].reverse() : SUBSCRIBERS) pair.push(await profiled(`stream-${n}-${round + 1}`, () => streamRun(service, n, reader, writer)));
       pair.sort((a, b) => a.subscribers - b.subscribers);
       runs.push(pair as [StreamRun, StreamRun]);
       log(`stream round ${round + 1}: ${pair.map((r) => `${r.subscribers} subscribers ${r.deliveries}/${r.expected} p50 ${r.p50.toFixed(1)} p99 ${r.p99.toFixed(1)} ms`).join('; ')}`);

@@ -1,5 +1,5 @@
 // Where the audit API's CPU goes during a bench section: BENCH_AUDIT_PROFILE=1 profiles each measured ingest
-// variant in this process (the bench runs the service in-process, so the profile holds the API, the sealer
+// variant and stream run in this process (the bench runs the service in-process, so the profile holds the API, the sealer
 // and the load client on the one thread they share), writes .bench/profiles/audit-<label>.cpuprofile (open it
 // in Chrome DevTools) and prints the top functions by self time and the packages, through the profile reader the
 // agent's bench uses (testkit). Profile before optimising: this is how the sealer's costs in docs/benchmarks.md were found.

@@ -1,6 +1,8 @@
 // A worker thread holding the stream benchmark's SSE subscribers, so that parsing 1,000 streams does not
-// run on the event loop that serves them (subscribers are other processes in production). Reports each
-// delivery as [event id, receipt time on the shared clock: performance.timeOrigin + performance.now()].
+// run on the event loop that serves them (subscribers are other processes in production). It also works out
+// the latencies itself: the main thread tells it when each event was sent ('sent'), and it answers only a
+// count now and then and the latencies at the end, so the work of measuring does not grow on the measured
+// loop with the number of subscribers (it did when every delivery was posted back).
 import { parentPort, workerData } from 'node:worker_threads';
 import { SseReader } from '../test/fixtures/sse-reader.js';
 
@@ -9,18 +11,28 @@ const port = parentPort!;
 const readers: SseReader[] = [];
 // The event's id is the first field of the public event: a slice instead of a JSON.parse per delivery.
 const ID = /"id":"([^"]+)"/;
+const sentAt = new Map<string, number>();
+const lags: number[] = [];
+/** Deliveries seen before the main thread's 'sent' for their event arrived. */
+let early: [string, number][] = [];
+let closed = 0;
 
 const drain = () => {
-  const deliveries: [string, number][] = [];
-  let closed = 0;
+  closed = 0;
   for (const reader of readers) {
     if (reader.closed) closed++;
     for (const m of reader.drainEvents()) {
       const id = ID.exec(m.data ?? '')?.[1];
-      if (id) deliveries.push([id, performance.timeOrigin + m.at!]);
+      if (id) early.push([id, performance.timeOrigin + m.at!]);
     }
   }
-  if (deliveries.length > 0 || closed > 0) port.postMessage({ kind: 'deliveries', deliveries, closed });
+  const waiting: [string, number][] = [];
+  for (const [id, at] of early) {
+    const t = sentAt.get(id);
+    if (t === undefined) waiting.push([id, at]);
+    else lags.push(at - t);
+  }
+  early = waiting;
 };
 
 for (let i = 0; i < count; i++) {
@@ -29,12 +41,18 @@ for (let i = 0; i < count; i++) {
   readers.push(reader);
 }
 const timer = setInterval(drain, 20);
+const progress = setInterval(() => port.postMessage({ kind: 'count', deliveries: lags.length, closed }), 200);
 port.postMessage({ kind: 'ready' });
-port.on('message', (message: { kind: string }) => {
+port.on('message', (message: { kind: string; id?: string; at?: number }) => {
+  if (message.kind === 'sent') {
+    sentAt.set(message.id!, message.at!);
+    return;
+  }
   if (message.kind !== 'close') return;
   clearInterval(timer);
+  clearInterval(progress);
   drain();
   for (const reader of readers) reader.close();
-  port.postMessage({ kind: 'closed' });
+  port.postMessage({ kind: 'closed', lags: Float64Array.from(lags), closed });
   port.close();
 });
