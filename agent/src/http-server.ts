@@ -15,7 +15,7 @@ import {
   type Histogram,
   type Span,
 } from '@opentelemetry/api';
-import { RPCType, setRPCMetadata, type RPCMetadata } from '@opentelemetry/core';
+import { RPCType, setRPCMetadata } from '@opentelemetry/core';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { setServerRequestHook } from './request-id.js';
 import { requestStateOf, type ServerRequestState } from './request-state.js';

@@ -1,7 +1,7 @@
 // Storage against a real PostgreSQL server: migrations forward and back, monthly partitions, retention.
 import assert from 'node:assert/strict';
 import knexFactory, { type Knex } from 'knex';
-import { after, afterEach, before, beforeEach, describe, it } from 'mocha';
+import { afterEach, beforeEach, describe, it } from 'mocha';
 import { createTestDatabase, type TestDatabase } from '@lookout/testkit';
 import { runRetention } from '../src/jobs/retention.js';
 import type { NewEvent } from '../src/domain/activity-event.js';

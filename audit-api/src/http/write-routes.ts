@@ -64,7 +64,7 @@ async function write(ctx: Context, deps: WriteDeps, events: NewEvent[]) {
 
 /** Write latency for every write request, and the failures by reason. */
 function measured(deps: WriteDeps): Middleware {
-  return async (ctx, next) => {
+  return async (_ctx, next) => {
     const start = performance.now();
     try {
       await next();
