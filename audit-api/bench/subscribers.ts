@@ -36,7 +36,7 @@ const drain = () => {
 };
 
 for (let i = 0; i < count; i++) {
-  const reader = await SseReader.open(url, headers);
+  const reader = await SseReader.open(url, headers, { keep: false });
   if (reader.status !== 200) throw new Error(`subscriber ${i} answered ${reader.status}`);
   readers.push(reader);
 }
