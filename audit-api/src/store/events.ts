@@ -112,12 +112,13 @@ export class EventStore {
    */
   async insert(tenantId: string, events: NewEvent[]): Promise<{ events: StoredEvent[]; inserted: Set<string> }> {
     await this.partitions.ensureFor(events.map((e) => e.occurred_at));
-    if (!this.copy) return this.writers.run(() => this.db.transaction((trx) => this.store(trx, tenantId, events, 'insert')));
+    const attempt = (how: 'copy' | 'insert') => this.writers.run(() => this.db.transaction((trx) => this.store(trx, tenantId, events, how)));
+    if (!this.copy) return attempt('insert');
     try {
-      return await this.writers.run(() => this.db.transaction((trx) => this.store(trx, tenantId, events, 'copy')));
+      return await attempt('copy');
     } catch (err) {
       if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
-      return this.writers.run(() => this.db.transaction((trx) => this.store(trx, tenantId, events, 'insert')));
+      return attempt('insert');
     }
   }
 
@@ -126,8 +127,7 @@ export class EventStore {
     // retry meets its first copy in the same partition, through the primary key. The lookup probes every
     // partition, so skipping it where it cannot matter halves the cost of a batch.
     const lookup = events.filter((e) => e.idWithoutTime).map((e) => e.id);
-    const existing = lookup.length === 0 ? [] : (await trx.raw<{ rows: EventRow[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, lookup])).rows;
-    const byId = new Map(existing.map((row) => [row.id, toEvent(row)]));
+    const byId = new Map((lookup.length === 0 ? [] : await storedRows(trx, tenantId, lookup)).map((row) => [row.id, toEvent(row)]));
     const fresh = events.filter((e) => !byId.has(e.id));
     const inserted = new Set<string>();
     if (fresh.length > 0 && how === 'copy') {
@@ -149,8 +149,7 @@ export class EventStore {
       // carrying the same ids: read what is stored.
       const missing = fresh.filter((e) => !byId.has(e.id)).map((e) => e.id);
       if (missing.length > 0) {
-        const raced = await trx.raw<{ rows: EventRow[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, missing]);
-        for (const row of raced.rows) byId.set(row.id, toEvent(row));
+        for (const row of await storedRows(trx, tenantId, missing)) byId.set(row.id, toEvent(row));
       }
     }
     return { events: events.map((e) => byId.get(e.id)!), inserted };
@@ -194,6 +193,11 @@ export function applyFilters(query: Knex.QueryBuilder, filters: ActivityFilters)
 }
 
 const UNIQUE_VIOLATION = '23505';
+
+/** The tenant's stored events with these ids, in any month (a retry's first copy, or a concurrent request's). */
+async function storedRows(trx: Knex.Transaction, tenantId: string, ids: string[]): Promise<EventRow[]> {
+  return (await trx.raw<{ rows: EventRow[] }>(`select ${COLUMNS} from activity_events where tenant_id = ? and id = any(?::uuid[])`, [tenantId, ids])).rows;
+}
 
 /** The batch as COPY text lines, in COPY_TARGET's column order. */
 function copyText(tenantId: string, events: NewEvent[], seqs: string[]): string {
