@@ -38,14 +38,14 @@ describe('the audit transport', () => {
   before(() => context.setGlobalContextManager(manager.enable()));
   after(() => context.disable());
 
-  it('POSTs the events as one batch with the bearer token, JSON content type and its user agent', async () => {
+  it('POSTs the events as one batch with the bearer token, JSON content type, Prefer: return=minimal and its user agent', async () => {
     const { fetch, calls } = fakeFetch(() => json(201, { data: [] }));
     const result = await send(fetch);
     assert.equal(calls.length, 1);
     const [{ url, init }] = calls as [Call];
     assert.equal(url, ENDPOINT);
     assert.equal(init.method, 'POST');
-    assert.deepEqual(init.headers, { authorization: 'Bearer tok-1', 'content-type': 'application/json', 'user-agent': '@lookout/agent audit client' });
+    assert.deepEqual(init.headers, { authorization: 'Bearer tok-1', 'content-type': 'application/json', prefer: 'return=minimal', 'user-agent': '@lookout/agent audit client' });
     assert.equal(init.body, '{"events":[{"id":"a"},{"id":"b"}]}');
     assert.deepEqual(JSON.parse(init.body as string), { events: [{ id: 'a' }, { id: 'b' }] });
     assert.equal(init.redirect, 'manual', 'a redirect is reported, not followed with the token');

@@ -74,6 +74,28 @@ describe('audit API over HTTP (real PostgreSQL)', function () {
       );
     });
 
+    it('answers Prefer: return=minimal with 201 and no body, stores the batch, and does the same for a retry', async () => {
+      const events = Array.from({ length: 3 }, (_, i) => event({ id: `01890a5d-ac96-774b-bcce-b302099a81${10 + i}`, object: { type: 'doc', id: `minimal-${i}` } }));
+      for (const attempt of ['first', 'retry']) {
+        const res = await call(svc.url, 'POST', '/api/v1/activity/batch', { token: writerA, body: { events }, headers: { prefer: 'respond-async, return=minimal' } });
+        assert.equal(res.status, 201, `${attempt}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body, '', attempt);
+        assert.equal(res.headers.get('content-length'), '0');
+        assert.equal(res.headers.get('content-type'), null);
+        assert.equal(res.headers.get('preference-applied'), 'return=minimal');
+        assert.match(res.headers.get('vary') ?? '', /\bPrefer\b/);
+      }
+      const { rows } = await svc.knex.raw(`select object_id from activity_events where tenant_id = 'tenant-a' and object_id like 'minimal-%' order by object_id`);
+      assert.deepEqual(rows.map((r: { object_id: string }) => r.object_id), ['minimal-0', 'minimal-1', 'minimal-2']);
+      const single = await call(svc.url, 'POST', '/api/v1/activity', { token: writerA, body: event(), headers: { prefer: 'return="minimal"' } });
+      assert.equal(single.status, 201);
+      assert.equal(single.body, '');
+      const full = await call(svc.url, 'POST', '/api/v1/activity', { token: writerA, body: event(), headers: { prefer: 'return=representation' } });
+      assert.equal(full.status, 201);
+      assert.equal(full.body.data.action, 'auth.login.success');
+      assert.equal(full.headers.get('preference-applied'), null);
+    });
+
     it('returns the stored event for a retried id and never stores a duplicate, even with occurred_at defaulted again', async () => {
       const id = '01890a5d-ac96-774b-bcce-b302099a8057';
       const first = await call(svc.url, 'POST', '/api/v1/activity', { token: writerA, body: event({ id }) });

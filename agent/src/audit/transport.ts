@@ -57,7 +57,9 @@ export function createTransport({ endpoint, timeoutMs, fetch = (input, init) => 
         ({ status, text, retryAfter, location } = await context.with(suppressTracing(ROOT_CONTEXT), async () => {
           const response = await fetch(endpoint, {
             method: 'POST',
-            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'user-agent': USER_AGENT },
+            // return=minimal (RFC 7240): a 2xx needs no body here, and the API then serialises none (a full
+            // batch's answer lists 1,000 stored events).
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', prefer: 'return=minimal', 'user-agent': USER_AGENT },
             body: `{"events":[${events.join(',')}]}`,
             redirect: 'manual',
             signal: AbortSignal.timeout(timeoutMs),

@@ -34,8 +34,7 @@ export function writeRoutes(deps: WriteDeps, requireWrite: Middleware): Router {
     const event = requestEvent(ctx, parseEvent(ctx.request.body), deps.options);
     const [stored] = await write(ctx, deps, [event]);
     deps.logger.info('activity recorded', { activity_event_id: stored!.id, action: stored!.action });
-    ctx.status = 201;
-    ctx.body = { data: stored };
+    answer(ctx, () => ({ data: publicEvent(stored!) }));
   });
 
   router.post('/batch', requireWrite, measured(deps), requireJson, batch, async (ctx) => {
@@ -44,8 +43,7 @@ export function writeRoutes(deps: WriteDeps, requireWrite: Middleware): Router {
     const stored = await write(ctx, deps, events);
     // One line per request, not per event: a full batch would otherwise log a thousand lines.
     deps.logger.info('activity batch recorded', { activity_event_count: stored.length, first_activity_event_id: stored[0]?.id, last_activity_event_id: stored.at(-1)?.id });
-    ctx.status = 201;
-    ctx.body = { data: stored };
+    answer(ctx, () => ({ data: stored.map(publicEvent) }));
   });
 
   return router;
@@ -59,7 +57,33 @@ async function write(ctx: Context, deps: WriteDeps, events: NewEvent[]) {
   for (const event of stored) {
     if (inserted.has(event.id)) deps.metrics.eventsWritten.add(1, { action: event.action, status: event.status });
   }
-  return stored.map(publicEvent);
+  return stored;
+}
+
+/**
+ * 201 with the stored events, or with no body when the client asked for none with `Prefer: return=minimal`
+ * (RFC 7240; PostgREST answers it the same way). The agent's audit client asks: it reads nothing from a 2xx
+ * answer, and serialising a full batch's 1,000 stored events was about a tenth of the event loop at ingest
+ * (docs/benchmarks.md).
+ */
+function answer(ctx: Context, body: () => { data: unknown }): void {
+  ctx.status = 201;
+  ctx.vary('Prefer');
+  if (!prefersMinimal(ctx.get('prefer'))) {
+    ctx.body = body();
+    return;
+  }
+  ctx.set('Preference-Applied', 'return=minimal');
+  ctx.body = '';
+  ctx.remove('Content-Type');
+}
+
+/** Whether a Prefer header (comma-separated preferences, each `token[=value]` with optional `;` parameters) holds return=minimal. */
+export function prefersMinimal(header: string): boolean {
+  return header.split(',').some((preference) => {
+    const [name, value] = preference.split(';')[0]!.split('=').map((part) => part.trim().toLowerCase());
+    return name === 'return' && value?.replace(/^"(.*)"$/, '$1') === 'minimal';
+  });
 }
 
 /** Write latency for every write request, and the failures by reason. */
