@@ -1,4 +1,4 @@
-// A worker thread holding the stream benchmark's SSE subscribers, so that parsing 1,000 streams does not
+// A worker thread holding a share of the stream benchmark's SSE subscribers (bench/audit.ts splits them over threads), so that parsing 1,000 streams does not
 // run on the event loop that serves them (subscribers are other processes in production). It also works out
 // the latencies itself: the main thread tells it when each event was sent ('sent'), and it answers only a
 // count now and then and the latencies at the end, so the work of measuring does not grow on the measured
@@ -42,6 +42,8 @@ for (let i = 0; i < count; i++) {
 }
 const timer = setInterval(drain, 20);
 const progress = setInterval(() => port.postMessage({ kind: 'count', deliveries: lags.length, closed }), 200);
+// How busy this thread was between ready and close: the bench reports it, since a saturated reader shows up as latency.
+const startElu = performance.eventLoopUtilization();
 port.postMessage({ kind: 'ready' });
 port.on('message', (message: { kind: string; id?: string; at?: number }) => {
   if (message.kind === 'sent') {
@@ -53,6 +55,6 @@ port.on('message', (message: { kind: string; id?: string; at?: number }) => {
   clearInterval(progress);
   drain();
   for (const reader of readers) reader.close();
-  port.postMessage({ kind: 'closed', lags: Float64Array.from(lags), closed });
+  port.postMessage({ kind: 'closed', lags: Float64Array.from(lags), closed, busy: performance.eventLoopUtilization(startElu).utilization });
   port.close();
 });
