@@ -79,7 +79,7 @@ function answer(ctx: Context, body: () => { data: unknown }): void {
 }
 
 /** Whether a Prefer header (comma-separated preferences, each `token[=value]` with optional `;` parameters) holds return=minimal. */
-export function prefersMinimal(header: string): boolean {
+function prefersMinimal(header: string): boolean {
   return header.split(',').some((preference) => {
     const [name, value] = preference.split(';')[0]!.split('=').map((part) => part.trim().toLowerCase());
     return name === 'return' && value?.replace(/^"(.*)"$/, '$1') === 'minimal';
